@@ -1,0 +1,41 @@
+# Self-documenting: `make help` lists the targets with their ## comments.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+RASA := source scripts/env.sh && $(VENV)/rasa
+MODEL := models/current.tar.gz
+
+.PHONY: help install run test model validate evaluate compare lint typecheck pytest stories bench
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## create .venv with Python 3.10 and the locked dependencies
+	@scripts/bootstrap.sh
+
+run: install model ## run the whole assistant locally (embedded defaults)
+	@source scripts/env.sh && $(VENV)/python -m bot.stack
+
+test: install ## lint, type-check, validate data, train (once), run every test
+	@scripts/test.sh
+
+model: install ## train the model into models/current.tar.gz (skipped when nothing changed)
+	@mkdir -p models && source scripts/env.sh && flock models/.train.lock $(VENV)/python -m bot.train
+
+validate: install ## check the training data (Rasa's validator + the project's own checks)
+	@source scripts/env.sh && $(VENV)/python -m bot.validate
+
+evaluate: install ## evaluate NLU on the held-out split: report, confusion matrix PNG, worst confusions
+	@source scripts/env.sh && $(VENV)/python -m bot.evaluate
+
+compare: install ## cross-validate the candidate NLU pipelines (docs/nlu-pipeline.md)
+	@source scripts/env.sh && $(VENV)/python -m bot.compare_pipelines
+
+lint: install ## ruff
+	@$(VENV)/ruff check .
+
+typecheck: install ## mypy
+	@$(VENV)/mypy
+
+bench: install model ## all benchmarks (figures + one JSON line each)
+	@source scripts/env.sh && for b in bench/*.py; do $(VENV)/python $$b || exit 1; done

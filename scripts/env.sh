@@ -1,0 +1,6 @@
+# Sourced by the Makefile's recipes: the documented defaults (docs/configuration.md) for every variable
+# the Rasa project files reference, so that a fresh machine runs with nothing set.
+export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-http://127.0.0.1:5055/webhook}"
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
+export SQLALCHEMY_SILENCE_UBER_WARNING=1
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -1,0 +1,1 @@
+"""Helpers shared by the test-suite: real processes, free ports, waiting for health."""
