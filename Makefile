@@ -5,7 +5,7 @@ VENV := .venv/bin
 RASA := source scripts/env.sh && $(VENV)/rasa
 MODEL := models/current.tar.gz
 
-.PHONY: help install run test model validate evaluate compare lint typecheck pytest stories bench
+.PHONY: help install run test model validate evaluate compare lint typecheck bench chat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ typecheck: install ## mypy
 
 bench: install model ## all benchmarks (figures + one JSON line each)
 	@source scripts/env.sh && for b in bench/*.py; do $(VENV)/python $$b || exit 1; done
+
+chat: install ## chat with the running assistant in this terminal (REST channel)
+	@source scripts/env.sh && $(VENV)/python -m bot.chat

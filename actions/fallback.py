@@ -1,0 +1,110 @@
+"""The low-confidence path: ask to rephrase with suggestions, then offer a person.
+
+The FallbackClassifier turns a low-confidence or ambiguous parse into `nlu_fallback`, but keeps the
+classifier's ranking. Offering the top guesses as buttons turns most "didn't get that" moments into one
+tap; a second miss in a row means the investor is stuck, so the bot offers a human instead of looping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+FALLBACK_INTENT = "nlu_fallback"
+# Button titles (WhatsApp allows 20 characters) and the payload a tap sends back.
+INTENT_SUGGESTIONS: dict[str, tuple[str, str]] = {
+    "check_portfolio": ("My portfolio", "/check_portfolio"),
+    "check_nav": ("Check a NAV", "/check_nav"),
+    "sip_status": ("My SIPs", "/sip_status"),
+    "stop_sip": ("Stop a SIP", "/stop_sip"),
+    "transaction_history": ("My transactions", "/transaction_history"),
+    "request_statement": ("Get a statement", "/request_statement"),
+    "kyc_status": ("My KYC status", "/kyc_status"),
+    "redemption_status": ("My redemption", "/redemption_status"),
+    "update_contact": ("Update contact info", "/update_contact"),
+    "talk_to_agent": ("Talk to an agent", "/talk_to_agent"),
+}
+# FAQ topics are suggested by their question: a tap sends the question, which the model answers.
+FAQ_SUGGESTIONS: dict[str, tuple[str, str]] = {
+    "what_is_nav": ("What is NAV?", "what is nav"),
+    "what_is_sip": ("What is a SIP?", "what is sip"),
+    "start_sip": ("How to start a SIP", "how do i start a sip"),
+    "redeem_units": ("How to redeem", "how do i redeem my units"),
+    "redemption_timeline": ("Redemption timeline", "how many days does redemption take"),
+    "exit_load": ("Exit load", "what is exit load"),
+    "elss_lock_in": ("ELSS lock-in", "what is the lock in period of elss"),
+    "capital_gains_tax": ("Tax on gains", "how are mutual fund gains taxed"),
+    "kyc_documents": ("KYC documents", "which documents are needed for kyc"),
+    "update_kyc": ("Update KYC", "how do i update my kyc"),
+    "nomination": ("Nomination", "how do i add a nominee"),
+    "cut_off_time": ("Cut-off time", "what is the cut off time for nav"),
+    "switch_scheme": ("Switch schemes", "how do i switch between schemes"),
+    "minimum_investment": ("Minimum investment", "what is the minimum investment amount"),
+    "direct_vs_regular": ("Direct vs regular", "difference between direct and regular plan"),
+    "what_is_folio": ("What is a folio?", "what is a folio number"),
+    "swp_stp": ("SWP and STP", "what is swp and stp"),
+    "riskometer": ("Riskometer", "what is the riskometer"),
+    "idcw": ("What is IDCW?", "what is idcw"),
+    "change_bank_account": ("Change bank account", "how do i change my bank account"),
+    "unclaimed_amount": ("Unclaimed amount", "how do i claim unclaimed redemption amount"),
+}
+MIN_SUGGESTION_CONFIDENCE = 0.05
+MAX_BUTTONS = 3  # WhatsApp reply buttons
+
+
+def consecutive_fallbacks(events: list[dict[str, Any]]) -> int:
+    """How many of the investor's most recent messages in a row were not understood (this one included)."""
+    count = 0
+    for event in reversed(events):
+        if event.get("event") != "user":
+            continue
+        intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+        if intent != FALLBACK_INTENT:
+            break
+        count += 1
+    return count
+
+
+def suggestions(parse_data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The classifier's best guesses for a message it was not sure about, as (title, payload) buttons."""
+    picked: list[tuple[str, str]] = []
+    for ranked in parse_data.get("intent_ranking") or []:
+        name, confidence = ranked.get("name"), float(ranked.get("confidence") or 0.0)
+        if confidence < MIN_SUGGESTION_CONFIDENCE:
+            break
+        if name == "faq":
+            selector = (parse_data.get("response_selector") or {}).get("faq") or {}
+            key = (selector.get("response") or {}).get("intent_response_key") or ""
+            button = FAQ_SUGGESTIONS.get(key.split("/", 1)[-1])
+        else:
+            button = INTENT_SUGGESTIONS.get(str(name))
+        if button and button not in picked:
+            picked.append(button)
+        if len(picked) == MAX_BUTTONS:
+            break
+    return picked
+
+
+class ActionFallback(Action):
+    """First miss: rephrase, with the likeliest meanings as buttons. Second miss in a row: offer an agent."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if consecutive_fallbacks(tracker.events) >= 2:
+            dispatcher.utter_message(response="utter_offer_agent")
+            return []
+        buttons = suggestions(tracker.latest_message or {})
+        if buttons:
+            dispatcher.utter_message(
+                text="Sorry, I'm not sure I understood. Did you mean one of these? Or say it another way.",
+                buttons=[{"title": title, "payload": payload} for title, payload in buttons],
+            )
+        else:
+            dispatcher.utter_message(response="utter_ask_rephrase")
+        return []

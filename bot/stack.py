@@ -1,0 +1,172 @@
+"""`make run`: the whole assistant on one machine with embedded defaults.
+
+Starts every service as its own process (the same commands the Docker images run), waits for each
+health check, prints where everything is, and stops them all on Ctrl-C. Nothing but Python is needed:
+SQLite for data, in-process queues; set AMQP_URL / REDIS_URL / DATABASE_URL to use real servers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from bot import paths
+from common.config import env_int, env_str
+from common.processes import ServiceProcess
+
+PYTHON = sys.executable
+RASA = os.path.join(os.path.dirname(sys.executable), "rasa")
+
+
+@dataclass
+class Service:
+    name: str
+    module: str  # the package that must exist for this service to start
+    command: list[str]
+    port: int
+    health_path: str
+    env: dict[str, str] = field(default_factory=dict)
+    banner: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def services() -> list[Service]:
+    ports = {
+        "rasa": env_int("RASA_PORT", 5005),
+        "actions": env_int("ACTIONS_PORT", 5055),
+        "accounts": env_int("ACCOUNTS_API_PORT", 8088),
+        "whatsapp": env_int("WHATSAPP_SIM_PORT", 8090),
+        "handoff": env_int("HANDOFF_PORT", 8091),
+    }
+    rasa_token = env_str("RASA_TOKEN", "dev-rasa-token")
+    shared = {
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
+        "ACCOUNTS_API_URL": env_str("ACCOUNTS_API_URL", f"http://127.0.0.1:{ports['accounts']}"),
+        "WHATSAPP_API_URL": env_str("WHATSAPP_API_URL", f"http://127.0.0.1:{ports['whatsapp']}/v21.0"),
+        "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
+        "RASA_TOKEN": rasa_token,
+        "ACCOUNTS_API_EXPOSE_OTP": env_str("ACCOUNTS_API_EXPOSE_OTP", "true"),
+        "WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{ports['rasa']}/webhooks/whatsapp/webhook",
+    }
+    for key, value in shared.items():
+        os.environ.setdefault(key, value)
+    return [
+        Service(
+            "accounts-api",
+            "standins.accounts_api",
+            [PYTHON, "-m", "standins.accounts_api"],
+            ports["accounts"],
+            "/health",
+            {"ACCOUNTS_API_PORT": str(ports["accounts"])},
+            "account API stand-in (OpenAPI at /openapi.json)",
+        ),
+        Service(
+            "actions",
+            "rasa_sdk",
+            [PYTHON, "-m", "rasa_sdk", "--actions", "actions", "-p", str(ports["actions"])],
+            ports["actions"],
+            "/health",
+            {},
+            "action server",
+        ),
+        Service(
+            "rasa",
+            "rasa",
+            [
+                RASA,
+                "run",
+                "--enable-api",
+                "--auth-token",
+                rasa_token,
+                "-m",
+                str(paths.MODEL),
+                "--endpoints",
+                str(paths.ENDPOINTS),
+                "--credentials",
+                str(paths.CREDENTIALS),
+                "-p",
+                str(ports["rasa"]),
+            ],
+            ports["rasa"],
+            "/",
+            {},
+            "Rasa (REST channel at /webhooks/rest/webhook)",
+        ),
+        Service(
+            "whatsapp-simulator",
+            "standins.whatsapp_cloud",
+            [PYTHON, "-m", "standins.whatsapp_cloud"],
+            ports["whatsapp"],
+            "/health",
+            {"WHATSAPP_SIM_PORT": str(ports["whatsapp"])},
+            "WhatsApp simulator: open it in a browser to chat as an investor",
+        ),
+        Service(
+            "handoff",
+            "handoff",
+            [PYTHON, "-m", "handoff"],
+            ports["handoff"],
+            "/health",
+            {"HANDOFF_PORT": str(ports["handoff"])},
+            "agent inbox",
+        ),
+    ]
+
+
+def available(service: Service) -> bool:
+    """A service starts when its package is in this checkout (later parts of the product may be absent)."""
+    if service.module in {"rasa", "rasa_sdk"}:
+        return True
+    try:
+        return importlib.util.find_spec(f"{service.module}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def main() -> int:
+    if not paths.MODEL.exists():
+        print("no trained model: run `make model` first (make run does it for you)", file=sys.stderr)
+        return 1
+    running: list[ServiceProcess] = []
+    log_dir = paths.ROOT / "var" / "log"
+    try:
+        for service in services():
+            if not available(service):
+                continue
+            print(f"starting {service.name} on {service.url} ...", flush=True)
+            proc = ServiceProcess(
+                service.name,
+                service.command,
+                service.url + service.health_path,
+                env=service.env,
+                startup_timeout=240,
+                log_dir=log_dir,
+            )
+            running.append(proc.start())
+        print("\nThe assistant is running. Logs: var/log/. Stop with Ctrl-C.\n")
+        for service in services():
+            if available(service):
+                print(f"  {service.banner:<62} {service.url}")
+        print("\n  chat in this terminal:   make chat   (another terminal)\n")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(p.process is not None and p.process.poll() is None for p in running):
+            time.sleep(1)
+        dead = [p.name for p in running if p.process is None or p.process.poll() is not None]
+        print(f"stopped: {', '.join(dead)} exited; see var/log/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in reversed(running):
+            proc.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""`make validate`: everything a content editor needs to know before training, in plain words.
+
+Runs Rasa's own validator (`rasa data validate`), then the checks Rasa does not make: the same or
+nearly the same example under two intents, intents with too few examples, FAQ topics without an
+answer (or answers without examples), taxonomy names missing, and held-out evaluation examples that
+leaked into training. Exit code 1 when anything must be fixed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot import paths
+from bot.nlu_data import Example, gist, load_examples, nlu_files, normalise
+from bot.taxonomy import ACCOUNT_INTENTS, CONVERSATION_INTENTS, FAQ_TOPICS
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MIN_EXAMPLES_INTENT = 20
+MIN_EXAMPLES_FAQ = 12
+
+
+@dataclass
+class Findings:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _where(example: Example) -> str:
+    return f"{example.label} ({example.source.relative_to(paths.ROOT)})"
+
+
+def check_duplicates(examples: list[Example], findings: Findings) -> None:
+    """Exact and near duplicates across intents confuse the classifier; within one intent they only waste time."""
+    by_text: dict[str, list[Example]] = defaultdict(list)
+    by_gist: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        by_text[normalise(example.text)].append(example)
+        if len(gist(example.text).split()) >= 2:
+            by_gist[gist(example.text)].append(example)
+    for group in by_text.values():
+        labels = {e.label for e in group}
+        if len(labels) > 1:
+            places = " and ".join(sorted({_where(e) for e in group}))
+            findings.errors.append(
+                f'The example "{group[0].text}" is under more than one intent: {places}. '
+                "An example must teach one intent only: keep it where it belongs and delete or reword the other."
+            )
+        elif len(group) > 1:
+            findings.warnings.append(
+                f'The example "{group[0].text}" is written {len(group)} times under {group[0].label}.'
+            )
+    for group in by_gist.values():
+        labels = {e.label for e in group}
+        if len(labels) > 1 and len({normalise(e.text) for e in group}) > 1:
+            shown = "; ".join(f'"{e.text}" ({e.label})' for e in group[:4])
+            findings.errors.append(
+                f"These examples say nearly the same thing but teach different intents: {shown}. "
+                "Make each one clearly about its own intent, or remove it."
+            )
+
+
+def check_counts(examples: list[Example], findings: Findings) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for example in examples:
+        counts[example.label] += 1
+    required = [*ACCOUNT_INTENTS, *CONVERSATION_INTENTS] + [f"faq/{t}" for t in FAQ_TOPICS]
+    for label in required:
+        minimum = MIN_EXAMPLES_FAQ if label.startswith("faq/") else MIN_EXAMPLES_INTENT
+        if counts.get(label, 0) == 0:
+            findings.errors.append(f"The intent {label} has no examples at all; the assistant cannot recognise it.")
+        elif counts[label] < minimum:
+            findings.errors.append(
+                f"The intent {label} has only {counts[label]} examples; write at least {minimum}, "
+                "in English and Hinglish, short and long."
+            )
+
+
+def faq_responses() -> set[str]:
+    topics: set[str] = set()
+    for path in sorted(paths.DOMAIN.glob("*.yml")):
+        responses = (yaml.safe_load(path.read_text()) or {}).get("responses") or {}
+        topics.update(name.split("/", 1)[1] for name in responses if name.startswith("utter_faq/"))
+    return topics
+
+
+def check_faq_answers(examples: list[Example], findings: Findings) -> None:
+    answered = faq_responses()
+    asked = {e.label.split("/", 1)[1] for e in examples if e.label.startswith("faq/")}
+    for topic in sorted(asked - answered):
+        findings.errors.append(
+            f"The FAQ topic {topic} has examples but no answer: add utter_faq/{topic} to domain/faq.yml."
+        )
+    for topic in sorted(answered - asked):
+        findings.warnings.append(f"The answer utter_faq/{topic} has no examples, so it can never be chosen.")
+
+
+def check_heldout_leak(examples: list[Example], findings: Findings, heldout: Path = paths.HELDOUT) -> None:
+    """An evaluation example that is also a training example makes the evaluation lie."""
+    if not heldout.exists():
+        return
+    training = {normalise(e.text) for e in examples}
+    for example in load_examples([heldout]):
+        if normalise(example.text) in training:
+            findings.errors.append(
+                f'The evaluation example "{example.text}" ({example.label}) is also in the training data. '
+                "Remove it from one of them: the evaluation must use phrasing the model has never seen."
+            )
+
+
+def run_rasa_validator() -> tuple[bool, list[str]]:
+    """Rasa's own checks; its warnings are reduced to their sentence (no paths, colours or library noise)."""
+    cmd = [
+        sys.executable, "-m", "rasa", "data", "validate",
+        "--domain", str(paths.DOMAIN), "--data", str(paths.DATA), "--config", str(paths.CONFIG),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=paths.ROOT, capture_output=True, text=True)
+    messages = []
+    for line in ANSI.sub("", proc.stdout + proc.stderr).splitlines():
+        if "UserWarning:" in line:
+            messages.append("warning: " + line.split("UserWarning:", 1)[1].strip())
+        elif " ERROR " in line or line.startswith(("ERROR", "InvalidDomain", "YamlSyntaxException")):
+            messages.append("must fix: " + line.strip())
+    return proc.returncode == 0, messages
+
+
+def collect(files: list[Path] | None = None) -> Findings:
+    findings = Findings()
+    examples = load_examples(files or nlu_files())
+    check_duplicates(examples, findings)
+    check_counts(examples, findings)
+    check_faq_answers(examples, findings)
+    check_heldout_leak(examples, findings)
+    return findings
+
+
+def main() -> int:
+    print("1/2 Rasa's validator (domain, stories, rules) ...", flush=True)
+    ok, messages = run_rasa_validator()
+    for message in messages:
+        print(f"  {message}")
+    print("    passed" if ok else "    FAILED: Rasa found problems above.")
+    print("2/2 the project's checks (duplicates, counts, FAQ answers, evaluation leaks) ...", flush=True)
+    findings = collect()
+    for warning in findings.warnings:
+        print(f"  warning: {warning}")
+    for error in findings.errors:
+        print(f"  must fix: {error}")
+    if ok and not findings.errors:
+        print(f"Training data is valid ({len(findings.warnings)} warnings).")
+        return 0
+    print(f"{len(findings.errors) + (0 if ok else 1)} problem(s) to fix before training.")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The fallback action on real trackers: suggestions from the ranking, then an offer of a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.fallback import ActionFallback, consecutive_fallbacks, suggestions
+
+
+def user(intent: str, ranking: list[tuple[str, float]] | None = None, faq_key: str | None = None) -> dict[str, Any]:
+    parse: dict[str, Any] = {
+        "intent": {"name": intent, "confidence": 0.9},
+        "intent_ranking": [{"name": n, "confidence": c} for n, c in (ranking or [])],
+    }
+    if faq_key:
+        parse["response_selector"] = {"faq": {"response": {"intent_response_key": faq_key}}}
+    return {"event": "user", "text": "x", "parse_data": parse}
+
+
+def tracker(events: list[dict[str, Any]]) -> Tracker:
+    latest = events[-1]["parse_data"]
+    return Tracker("919800000001", {}, latest, events, False, None, {}, "action_listen")
+
+
+async def run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    await ActionFallback().run(dispatcher, tracker(events), {})
+    return dispatcher.messages
+
+
+def test_counts_only_the_unbroken_run_of_misses() -> None:
+    events = [user("nlu_fallback"), user("greet"), user("nlu_fallback"), {"event": "bot"}, user("nlu_fallback")]
+    assert consecutive_fallbacks(events) == 2
+
+
+def test_suggestions_follow_the_ranking_and_resolve_faq_topics() -> None:
+    parse = user(
+        "nlu_fallback",
+        [("nlu_fallback", 0.5), ("sip_status", 0.3), ("faq", 0.2), ("stop_sip", 0.15), ("kyc_status", 0.1)],
+        faq_key="faq/what_is_sip",
+    )["parse_data"]
+    assert suggestions(parse) == [
+        ("My SIPs", "/sip_status"),
+        ("What is a SIP?", "what is sip"),
+        ("Stop a SIP", "/stop_sip"),
+    ]
+
+
+async def test_first_miss_offers_buttons_second_offers_a_person() -> None:
+    first = [user("nlu_fallback", [("nlu_fallback", 0.5), ("check_portfolio", 0.4)])]
+    messages = await run(first)
+    assert messages[0]["buttons"] == [{"title": "My portfolio", "payload": "/check_portfolio"}]
+    messages = await run(first + [{"event": "bot"}, user("nlu_fallback", [("nlu_fallback", 0.6)])])
+    assert messages[0]["response"] == "utter_offer_agent"
+
+
+async def test_no_plausible_guess_asks_to_rephrase() -> None:
+    messages = await run([user("nlu_fallback", [("nlu_fallback", 0.9), ("greet", 0.01)])])
+    assert messages[0]["response"] == "utter_ask_rephrase"
