@@ -1,0 +1,136 @@
+"""Account actions run in-process on real trackers against the real stand-in (no mocks of our services)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.kyc import ActionKycStatus
+from actions.nav import ActionCheckNav
+from actions.portfolio import ActionCheckPortfolio
+from actions.service_requests import ActionConfirmRequest
+from actions.sip import ActionStopSip
+from actions.verification import ActionResumeAccount, ValidateVerificationForm
+from tests.actions.conftest import user_event
+from tests.e2e_support.stack import AccountsApi
+
+ASHA, RAHUL, FATIMA = "919800000001", "919800000002", "919800000003"
+
+
+def tracker(sender: str, intent: str, entities: dict[str, Any] | None = None, slots: dict[str, Any] | None = None,
+            text: str = "") -> Tracker:
+    event = user_event(text or f"/{intent}", intent, entities)
+    return Tracker(sender, dict(slots or {}), event["parse_data"], [event], False, None, {}, "action_listen")
+
+
+def verified(accounts_api: AccountsApi, sender: str) -> dict[str, Any]:
+    status, body, _ = accounts_api.call("GET", f"/v1/investors/by-mobile/{sender}")
+    assert status == 200
+    return {"investor_id": str(body["investor_id"]), "verified_at": time.time()}
+
+
+def texts(dispatcher: CollectingDispatcher) -> str:
+    return "\n".join(m.get("text") or m.get("response") or "" for m in dispatcher.messages)
+
+
+async def test_unregistered_number_reveals_nothing(action_env: AccountsApi) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckPortfolio().run(dispatcher, tracker("919800000099", "check_portfolio"), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_not_registered"]
+    assert not any(e.get("event") == "followup" for e in events)
+
+
+async def test_unverified_investor_gets_an_otp_and_the_question_is_kept(action_env: AccountsApi) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckPortfolio().run(dispatcher, tracker(RAHUL, "check_portfolio", {"folio": "9/11"}), {})
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["pending_intent"] == "check_portfolio" and slots["pending_args"] == {"folio": "9/11"}
+    assert slots["otp_sent_to"] == "91XXXXXX0002" and slots["otp_id"]
+    assert events[-1] == {"event": "followup", "timestamp": None, "name": "verification_form"}
+
+
+async def test_multiple_folios_get_buttons_with_masked_folios(action_env: AccountsApi) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionCheckPortfolio().run(dispatcher, tracker(RAHUL, "check_portfolio",
+                                                         slots=verified(action_env, RAHUL)), {})
+    message = dispatcher.messages[0]
+    assert "Your portfolio" in message["text"] and "₹" in message["text"]
+    assert len(message["buttons"]) == 3 and all(len(b["title"]) <= 20 for b in message["buttons"])
+    folios = [f["number"] for f in action_env.call("GET", f"/v1/investors/by-mobile/{RAHUL}")[1]["folios"]]
+    for number in folios:  # neither the text nor the buttons carry a full folio number
+        assert number not in message["text"] and all(number not in b["payload"] for b in message["buttons"])
+
+
+async def test_expired_verification_asks_again(action_env: AccountsApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    slots = verified(action_env, ASHA)
+    slots["verified_at"] = time.time() - 3600
+    dispatcher = CollectingDispatcher()
+    events = await ActionKycStatus().run(dispatcher, tracker(ASHA, "kyc_status", slots=slots), {})
+    assert "verification ends" in texts(dispatcher)
+    assert events[-1]["name"] == "verification_form"
+
+
+async def test_otp_validation_wrong_then_right(action_env: AccountsApi) -> None:
+    issued = action_env.call("POST", "/v1/otp", {"mobile": FATIMA}, {"Idempotency-Key": f"k{time.time_ns()}"})[1]
+    form = ValidateVerificationForm()
+    dispatcher = CollectingDispatcher()
+    wrong = await form.validate_otp("000000", dispatcher, tracker(FATIMA, "inform", slots={"otp_id": issued["otp_id"]}),
+                                    {})
+    assert wrong == {"otp": None} and dispatcher.messages[0]["attempts_left"] == 2
+    code = action_env.last_otp(FATIMA)
+    right = await form.validate_otp(f"my code is {code[:3]} {code[3:]}", dispatcher,
+                                    tracker(FATIMA, "inform", slots={"otp_id": issued["otp_id"]}), {})
+    assert right["verification_result"] == "verified" and right["otp"] == "******"
+    not_code = await form.validate_otp("what?", dispatcher, tracker(FATIMA, "inform", slots={"otp_id": "x"}), {})
+    assert not_code == {"otp": None, "otp_misses": 1}
+
+
+async def test_resume_answers_the_pending_question(action_env: AccountsApi) -> None:
+    slots = {**verified(action_env, FATIMA), "verification_result": "verified", "pending_intent": "kyc_status",
+             "pending_args": {}}
+    dispatcher = CollectingDispatcher()
+    events = await ActionResumeAccount().run(dispatcher, tracker(FATIMA, "inform", slots=slots), {})
+    assert dispatcher.messages[0]["response"] == "utter_verified"
+    assert "KYC on hold" in texts(dispatcher) and "Address proof" in texts(dispatcher)
+    assert any(e.get("name") == "verified_at" for e in events)
+
+
+async def test_nav_is_public_and_fuzzy(action_env: AccountsApi) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionCheckNav().run(dispatcher, tracker("919800000099", "check_nav", {"scheme": "flexy cap"}), {})
+    assert "Sahyadri Flexi Cap Fund" in texts(dispatcher) and "NAV as of" in texts(dispatcher)
+    dispatcher = CollectingDispatcher()
+    await ActionCheckNav().run(dispatcher, tracker("919800000099", "check_nav"), {})
+    assert len(dispatcher.messages[0]["buttons"]) == 3
+
+
+async def test_stop_sip_confirm_places_once(action_env: AccountsApi) -> None:
+    slots = verified(action_env, ASHA)
+    dispatcher = CollectingDispatcher()
+    events = await ActionStopSip().run(dispatcher, tracker(ASHA, "stop_sip", slots=slots), {})
+    pending = next(e["value"] for e in events if e.get("name") == "pending_request")
+    assert pending["kind"] == "sip_cancel" and [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        "/affirm", "/deny"]
+    confirm_slots = {**slots, "pending_request": pending, "awaiting_confirmation": True}
+    first, second = CollectingDispatcher(), CollectingDispatcher()
+    await ActionConfirmRequest().run(first, tracker(ASHA, "affirm", slots=confirm_slots), {})
+    await ActionConfirmRequest().run(second, tracker(ASHA, "affirm", slots=confirm_slots), {})
+    assert "Done" in texts(first) and "already placed" in texts(second)
+    inv = slots["investor_id"]
+    placed = action_env.call("GET", f"/v1/investors/{inv}/service-requests")[1]["service_requests"]
+    assert sum(1 for r in placed if r["target"] == pending["sip_ref"]) == 1
+
+
+async def test_outage_gives_an_honest_answer_fast(action_env: AccountsApi) -> None:
+    action_env.faults(outage=True)
+    dispatcher = CollectingDispatcher()
+    started = time.monotonic()
+    events = await ActionCheckPortfolio().run(dispatcher, tracker("919800000005", "check_portfolio"), {})
+    assert time.monotonic() - started < 8.0
+    assert dispatcher.messages[0]["response"] == "utter_account_unavailable"
+    assert {"title": "Talk to an agent", "payload": "/talk_to_agent"} in dispatcher.messages[0]["buttons"]
+    assert {"event": "slot", "timestamp": None, "name": "handoff_reason", "value": "account_api_down"} in events
