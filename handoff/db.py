@@ -1,0 +1,99 @@
+"""Database engine, sessions and migrations. Nothing connects until `Database.open()` is called at start-up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config pointing at our migrations, usable without an ini file."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def make_engine(url: str) -> Engine:
+    """SQLite gets WAL and a busy timeout (Rasa's outbox and the service may share a disk); PG a pool."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, future=True)
+
+
+class Database:
+    """Owns the engine and the session factory for one service instance."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine | None = None
+        self._factory: sessionmaker | None = None
+
+    def open(self, wait_seconds: float = 30.0) -> None:
+        """Connect (waiting for the database to come up) and migrate to the latest schema."""
+        self.engine = make_engine(self.url)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        self.migrate()
+        self._factory = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
+
+    def migrate(self) -> None:
+        """`alembic upgrade head` on our own connection (so a search_path in the URL is honoured)."""
+        assert self.engine is not None
+        with self.engine.begin() as conn:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def session(self) -> Session:
+        assert self._factory is not None, "Database.open() was not called"
+        return self._factory()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
