@@ -54,6 +54,11 @@ def services() -> list[Service]:
         "RASA_TOKEN": rasa_token,
         "ACCOUNTS_API_EXPOSE_OTP": env_str("ACCOUNTS_API_EXPOSE_OTP", "true"),
         "WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{ports['rasa']}/webhooks/whatsapp/webhook",
+        "HANDOFF_URL": f"http://127.0.0.1:{ports['handoff']}",
+        "HANDOFF_INTERNAL_TOKEN": env_str("HANDOFF_INTERNAL_TOKEN", "dev-token"),
+        # A known first agent on a developer's machine; APP_ENV=production refuses development secrets.
+        "HANDOFF_SEED_EMAIL": env_str("HANDOFF_SEED_EMAIL", "agent@example.com"),
+        "HANDOFF_SEED_PASSWORD": env_str("HANDOFF_SEED_PASSWORD", "local-agent-pass"),
     }
     for key, value in shared.items():
         os.environ.setdefault(key, value)
@@ -154,7 +159,9 @@ def main() -> int:
         for service in services():
             if available(service):
                 print(f"  {service.banner:<62} {service.url}")
-        print("\n  chat in this terminal:   make chat   (another terminal)\n")
+        print(f"\n  agent inbox sign-in: {os.environ['HANDOFF_SEED_EMAIL']} / {os.environ['HANDOFF_SEED_PASSWORD']}"
+              " (the first agent; created on the first run)")
+        print("  chat in a terminal:  make chat   (in another terminal)\n")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(p.process is not None and p.process.poll() is None for p in running):
             time.sleep(1)
