@@ -1,8 +1,10 @@
-"""The low-confidence path: ask to rephrase with suggestions, then offer a person.
+"""The low-confidence path: suggestions when a guess is plausible, the scope statement when none is, then a person.
 
 The FallbackClassifier turns a low-confidence or ambiguous parse into `nlu_fallback`, but keeps the
-classifier's ranking. Offering the top guesses as buttons turns most "didn't get that" moments into one
-tap; a second miss in a row means the investor is stuck, so the bot offers a human instead of looping.
+classifier's ranking. When some meanings are plausible, offering them as buttons turns most "didn't get
+that" moments into one tap. When nothing is plausible the message is far from what the bot does, and
+"I can't help with that" is the honest answer. A second miss in a row means the investor is stuck, so
+the bot offers a human instead of looping.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ FAQ_SUGGESTIONS: dict[str, tuple[str, str]] = {
     "change_bank_account": ("Change bank account", "how do i change my bank account"),
     "unclaimed_amount": ("Unclaimed amount", "how do i claim unclaimed redemption amount"),
 }
-MIN_SUGGESTION_CONFIDENCE = 0.05
+MIN_SUGGESTION_CONFIDENCE = 0.2  # below this a guess is noise, not a meaning worth offering
 MAX_BUTTONS = 3  # WhatsApp reply buttons
 
 
@@ -88,7 +90,7 @@ def suggestions(parse_data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 class ActionFallback(Action):
-    """First miss: rephrase, with the likeliest meanings as buttons. Second miss in a row: offer an agent."""
+    """First miss: the plausible meanings as buttons, or the scope statement. Second miss in a row: an agent."""
 
     def name(self) -> str:
         return "action_fallback"
@@ -106,5 +108,5 @@ class ActionFallback(Action):
                 buttons=[{"title": title, "payload": payload} for title, payload in buttons],
             )
         else:
-            dispatcher.utter_message(response="utter_ask_rephrase")
+            dispatcher.utter_message(response="utter_out_of_scope")
         return []

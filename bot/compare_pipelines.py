@@ -63,8 +63,8 @@ def predicted_label(parse: dict[str, Any]) -> tuple[str, float]:
 
 
 async def generalisation(config: Path, work: Path) -> dict[str, Any]:
-    from rasa.api import train_nlu
     from rasa.core.agent import Agent
+    from rasa.model_training import train_nlu
 
     started = time.monotonic()
     model = train_nlu(str(config), str(paths.NLU_DATA), str(work), fixed_model_name="candidate")
@@ -161,12 +161,23 @@ async def run(names: list[str], folds: int) -> dict[str, dict[str, Any]]:
     return results
 
 
+def quiet_rasa() -> None:
+    """Rasa's per-message debug lines would bury the progress lines; keep warnings only."""
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+
+    logging.getLogger("rasa").setLevel(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="candidates to (re)run; default all")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--threshold", default="0.5", help="threshold column shown in the main table")
     args = parser.parse_args(argv)
+    quiet_rasa()
     results = asyncio.run(run(args.names, args.folds))
     report = [table(results, args.threshold), ""]
     report += [sweep_table(name, r) + "\n" for name, r in results.items()]

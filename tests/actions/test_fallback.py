@@ -39,7 +39,7 @@ def test_counts_only_the_unbroken_run_of_misses() -> None:
 def test_suggestions_follow_the_ranking_and_resolve_faq_topics() -> None:
     parse = user(
         "nlu_fallback",
-        [("nlu_fallback", 0.5), ("sip_status", 0.3), ("faq", 0.2), ("stop_sip", 0.15), ("kyc_status", 0.1)],
+        [("nlu_fallback", 0.5), ("sip_status", 0.3), ("faq", 0.25), ("stop_sip", 0.2), ("kyc_status", 0.1)],
         faq_key="faq/what_is_sip",
     )["parse_data"]
     assert suggestions(parse) == [
@@ -57,6 +57,6 @@ async def test_first_miss_offers_buttons_second_offers_a_person() -> None:
     assert messages[0]["response"] == "utter_offer_agent"
 
 
-async def test_no_plausible_guess_asks_to_rephrase() -> None:
-    messages = await run([user("nlu_fallback", [("nlu_fallback", 0.9), ("greet", 0.01)])])
-    assert messages[0]["response"] == "utter_ask_rephrase"
+async def test_nothing_plausible_gets_the_scope_statement() -> None:
+    messages = await run([user("nlu_fallback", [("nlu_fallback", 0.9), ("check_nav", 0.12), ("greet", 0.01)])])
+    assert messages[0]["response"] == "utter_out_of_scope"
