@@ -141,8 +141,6 @@ async def run(names: list[str], folds: int) -> dict[str, dict[str, Any]]:
 
     build()
     OUT.mkdir(parents=True, exist_ok=True)
-    results_path = OUT / "comparison.json"
-    results: dict[str, dict[str, Any]] = json.loads(results_path.read_text()) if results_path.exists() else {}
     candidates = sorted(PIPELINES.glob("*.yml"))
     for index, config in enumerate(candidates, start=1):
         name = config.stem
@@ -155,10 +153,19 @@ async def run(names: list[str], folds: int) -> dict[str, dict[str, Any]]:
         with tempfile.TemporaryDirectory() as work:
             result.update(await generalisation(config, Path(work)))
         result["wall_seconds"] = time.monotonic() - started
-        results[name] = result
-        results_path.write_text(json.dumps(results, indent=2))
+        # one file per candidate, so candidates can be run in parallel processes (`make compare NAME`)
+        (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))
         print(f"[{index}/{len(candidates)}] {name}: done in {result['wall_seconds']:.0f}s", flush=True)
-    return results
+    return collected()
+
+
+def collected() -> dict[str, dict[str, Any]]:
+    """Every candidate's latest result (reports/compare/<name>.json)."""
+    return {
+        path.stem: json.loads(path.read_text())
+        for path in sorted(OUT.glob("*.json"))
+        if path.stem != "comparison" and (PIPELINES / f"{path.stem}.yml").exists()
+    }
 
 
 def quiet_rasa() -> None:
@@ -176,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="candidates to (re)run; default all")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--threshold", default="0.5", help="threshold column shown in the main table")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the table from saved results")
     args = parser.parse_args(argv)
     quiet_rasa()
-    results = asyncio.run(run(args.names, args.folds))
+    results = collected() if args.report_only else asyncio.run(run(args.names, args.folds))
     report = [table(results, args.threshold), ""]
     report += [sweep_table(name, r) + "\n" for name, r in results.items()]
     (OUT / "comparison.md").write_text("\n".join(report))
+    (OUT / "comparison.json").write_text(json.dumps(results, indent=2))
     print("\n".join(report))
     print(json.dumps({name: {k: v for k, v in r.items() if k != "threshold_sweep"} for name, r in results.items()}))
     return 0

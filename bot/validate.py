@@ -102,12 +102,23 @@ def check_faq_answers(examples: list[Example], findings: Findings) -> None:
         findings.warnings.append(f"The answer utter_faq/{topic} has no examples, so it can never be chosen.")
 
 
+def test_story_messages() -> list[Example]:
+    """What investors say in the test conversations (tests/test_stories*.yml), button payloads excluded."""
+    found: list[Example] = []
+    for path in sorted((paths.ROOT / "tests").glob("test_stories*.yml")):
+        for story in (yaml.safe_load(path.read_text()) or {}).get("stories") or []:
+            for step in story.get("steps") or []:
+                text = str(step.get("user") or "").strip()
+                if text and not text.startswith("/"):
+                    found.append(Example(text=text, label=str(step.get("intent")), source=path))
+    return found
+
+
 def check_heldout_leak(examples: list[Example], findings: Findings, heldout: Path = paths.HELDOUT) -> None:
-    """An evaluation example that is also a training example makes the evaluation lie."""
-    if not heldout.exists():
-        return
+    """An evaluation example or test message that is also a training example makes the evaluation lie."""
     training = {normalise(e.text) for e in examples}
-    for example in load_examples([heldout]):
+    evaluated = (load_examples([heldout]) if heldout.exists() else []) + test_story_messages()
+    for example in evaluated:
         if normalise(example.text) in training:
             findings.errors.append(
                 f'The evaluation example "{example.text}" ({example.label}) is also in the training data. '
