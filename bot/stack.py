@@ -43,6 +43,7 @@ def services() -> list[Service]:
         "actions": env_int("ACTIONS_PORT", 5055),
         "accounts": env_int("ACCOUNTS_API_PORT", 8088),
         "whatsapp": env_int("WHATSAPP_SIM_PORT", 8090),
+        "gateway": env_int("WHATSAPP_GATEWAY_PORT", 5006),
         "handoff": env_int("HANDOFF_PORT", 8091),
     }
     rasa_token = env_str("RASA_TOKEN", "dev-rasa-token")
@@ -53,7 +54,10 @@ def services() -> list[Service]:
         "RASA_URL": f"http://127.0.0.1:{ports['rasa']}",
         "RASA_TOKEN": rasa_token,
         "ACCOUNTS_API_EXPOSE_OTP": env_str("ACCOUNTS_API_EXPOSE_OTP", "true"),
-        "WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{ports['rasa']}/webhooks/whatsapp/webhook",
+        # With RabbitMQ, webhooks go to the light gateway that only verifies and queues (docs/whatsapp.md);
+        # embedded, Rasa's own channel route receives them.
+        "WHATSAPP_WEBHOOK_URL": f"http://127.0.0.1:{ports['gateway' if os.environ.get('AMQP_URL') else 'rasa']}"
+        "/webhooks/whatsapp/webhook",
         "HANDOFF_URL": f"http://127.0.0.1:{ports['handoff']}",
         "HANDOFF_INTERNAL_TOKEN": env_str("HANDOFF_INTERNAL_TOKEN", "dev-token"),
         # A known first agent on a developer's machine; APP_ENV=production refuses development secrets.
@@ -159,8 +163,10 @@ def main() -> int:
         for service in services():
             if available(service):
                 print(f"  {service.banner:<62} {service.url}")
-        print(f"\n  agent inbox sign-in: {os.environ['HANDOFF_SEED_EMAIL']} / {os.environ['HANDOFF_SEED_PASSWORD']}"
-              " (the first agent; created on the first run)")
+        print(
+            f"\n  agent inbox sign-in: {os.environ['HANDOFF_SEED_EMAIL']} / {os.environ['HANDOFF_SEED_PASSWORD']}"
+            " (the first agent; created on the first run)"
+        )
         print("  chat in a terminal:  make chat   (in another terminal)\n")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(p.process is not None and p.process.poll() is None for p in running):

@@ -1,0 +1,356 @@
+"""Benchmark of the WhatsApp channel against Rasa's REST channel, on the same model, in the same run.
+
+    python bench/channel.py [--investors 40] [--messages 5] [--embedded] [--faults]
+
+Starts the simulator and one Rasa server (channels `rest` and `whatsapp`; RabbitMQ + Redis unless
+--embedded; webhooks through the gateway process `connectors.whatsapp.gateway` unless --no-gateway),
+then has many investors talk concurrently (closed loop: each waits for the reply before the
+next message; WhatsApp and REST rounds alternate) and prints:
+  * webhook acknowledgement latency p50/p99 (measured by the simulator, i.e. by "Meta");
+  * end-to-end latency p50/p99: investor message sent -> first reply received by the simulator;
+  * messages per second sustained; lost and duplicated replies (each reply carries its idempotency key
+    `<inbound message id>:<n>` in biz_opaque_callback_data, so every reply is traced to its message);
+  * the REST channel's end-to-end p50/p99 for the same conversations, and the ratio WhatsApp/REST.
+--faults adds a second run with 20 % injected throughput errors, a throughput cap of 20/s, Rasa killed (-9) and
+restarted mid-load, and RabbitMQ restarted once (rabbitmqctl stop_app/start_app); it reports lost/duplicated
+replies and the highest outbound rate the simulator saw.
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import paths  # noqa: E402
+from common import infra  # noqa: E402
+from common.processes import VENV_BIN, ServiceProcess, free_port  # noqa: E402
+
+SCRIPT = ["hi", "thank you", "are you a bot?", "hello there", "bye"]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 1)
+
+
+class Replies:
+    """Follows the simulator's live feed; resolves a future when the first reply to an inbound id arrives."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.first: dict[str, float] = {}
+        self.keys: list[str] = []
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow())
+        await asyncio.sleep(0.2)
+
+    async def _follow(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(f"{self.base}/_sim/events") as resp:
+                async for raw in resp.content:
+                    line = raw.decode().strip()
+                    if not line.startswith("data: "):
+                        continue
+                    event = json.loads(line[6:])
+                    record = event.get("record")
+                    if event.get("event") != "record" or record["direction"] != "out":
+                        continue
+                    key = str(record["payload"].get("biz_opaque_callback_data", ""))
+                    self.keys.append(key)
+                    inbound = key.rsplit(":", 1)[0]
+                    if inbound not in self.first:
+                        self.first[inbound] = record["at"]
+                        waiter = self.waiters.pop(inbound, None)
+                        if waiter and not waiter.done():
+                            waiter.set_result(record["at"])
+
+    def wait(self, inbound_id: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        if inbound_id in self.first:
+            future.set_result(self.first[inbound_id])
+        else:
+            self.waiters[inbound_id] = future
+        return future
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+async def whatsapp_run(
+    sim: str, investors: list[str], messages: int, replies: Replies, timeout: float = 120.0, first: int = 0
+) -> dict[str, Any]:
+    acks: list[float] = []
+    e2e: list[float] = []
+    sent_ids: list[str] = []
+    unanswered = 0
+
+    async def investor(session: aiohttp.ClientSession, wa_id: str) -> None:
+        nonlocal unanswered
+        for n in range(first, first + messages):
+            started = time.time()
+            async with session.post(f"{sim}/_sim/inbound", json={"from": wa_id, "text": SCRIPT[n % len(SCRIPT)]}) as r:
+                result = await r.json()
+            msg_id = result["ids"][0]
+            sent_ids.append(msg_id)
+            if result["status"] == 200:
+                acks.append(result["ack_ms"])
+            try:
+                at = await asyncio.wait_for(replies.wait(msg_id), timeout)
+                e2e.append((at - started) * 1000)
+            except asyncio.TimeoutError:
+                unanswered += 1
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        await asyncio.gather(*(investor(session, w) for w in investors))
+    duration = time.monotonic() - started
+    return {"acks": acks, "e2e": e2e, "ids": sent_ids, "duration": duration, "unanswered": unanswered}
+
+
+async def rest_run(rasa: str, investors: list[str], messages: int, first: int = 0) -> dict[str, Any]:
+    e2e: list[float] = []
+    empty = 0
+
+    async def investor(session: aiohttp.ClientSession, sender: str) -> None:
+        nonlocal empty
+        for n in range(first, first + messages):
+            started = time.time()
+            body = {"sender": sender, "message": SCRIPT[n % len(SCRIPT)]}
+            async with session.post(f"{rasa}/webhooks/rest/webhook", json=body) as r:
+                answer = await r.json()
+            e2e.append((time.time() - started) * 1000)
+            empty += not answer
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        await asyncio.gather(*(investor(session, s) for s in investors))
+    return {"e2e": e2e, "duration": time.monotonic() - started, "empty": empty}
+
+
+def start_rasa(tmp: Path, env: dict[str, str], port: int) -> ServiceProcess:
+    (tmp / "credentials.yml").write_text("rest:\nconnectors.whatsapp.channel.WhatsAppInput:\n")
+    (tmp / "endpoints.yml").write_text('action_endpoint:\n  url: "http://127.0.0.1:1/webhook"\n')
+    command = [
+        str(VENV_BIN / "rasa"), "run", "--enable-api", "-m", str(paths.MODEL), "-p", str(port),
+        "--credentials", str(tmp / "credentials.yml"), "--endpoints", str(tmp / "endpoints.yml"),
+    ]  # fmt: skip
+    return ServiceProcess("bench-rasa", command, f"http://127.0.0.1:{port}/", env=env, startup_timeout=300).start()
+
+
+async def sim_call(sim: str, method: str, path: str, body: Any = None) -> Any:
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, sim + path, json=body) as resp:
+            return await resp.json()
+
+
+def integrity(ids: list[str], replies: Replies) -> tuple[int, int]:
+    answered = {k.rsplit(":", 1)[0] for k in replies.keys}
+    lost = sum(1 for i in ids if i not in answered)
+    duplicated = len(replies.keys) - len(set(replies.keys))
+    return lost, duplicated
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if not paths.MODEL.exists():
+        raise SystemExit("no model: run `make model` first")
+    durable = not args.embedded
+    if durable:
+        try:
+            infra.require_rabbitmq()
+            infra.require_redis()
+        except infra.ServiceUnavailable as exc:
+            print(f"{exc}\n-> running the embedded mode instead", file=sys.stderr)
+            durable = False
+    prefix = f"wabench{uuid.uuid4().hex[:6]}"
+    env = {"WHATSAPP_PREFIX": prefix, "TF_CPP_MIN_LOG_LEVEL": "3", "LOG_LEVEL": "WARNING"}
+    if durable:
+        env |= {"AMQP_URL": infra.amqp_url(), "REDIS_URL": infra.redis_url()}
+    else:
+        env |= {"AMQP_URL": "", "REDIS_URL": ""}
+    sim_port, rasa_port = free_port(), free_port()
+    sim = f"http://127.0.0.1:{sim_port}"
+    rasa = f"http://127.0.0.1:{rasa_port}"
+    env["WHATSAPP_API_URL"] = f"{sim}/v21.0"
+    gateway_proc: ServiceProcess | None = None
+    webhook = f"{rasa}/webhooks/whatsapp/webhook"
+    if durable and not args.no_gateway:
+        gateway_port = free_port()
+        gateway_proc = ServiceProcess(
+            "bench-whatsapp-gateway",
+            [sys.executable, "-m", "connectors.whatsapp.gateway"],
+            f"http://127.0.0.1:{gateway_port}/health",
+            env={**env, "WHATSAPP_GATEWAY_PORT": str(gateway_port), "WHATSAPP_GATEWAY_HOST": "127.0.0.1"},
+        ).start()
+        webhook = f"http://127.0.0.1:{gateway_port}/webhooks/whatsapp/webhook"
+    sim_proc = ServiceProcess(
+        "bench-whatsapp-sim",
+        [sys.executable, "-m", "standins.whatsapp_cloud"],
+        f"{sim}/health",
+        env={"WHATSAPP_SIM_PORT": str(sim_port), "WHATSAPP_SIM_WEBHOOK_URL": webhook},
+    ).start()
+    tmp = Path(tempfile.mkdtemp(prefix="wabench"))
+    rasa_proc = start_rasa(tmp, env, rasa_port)
+    figures: dict[str, Any] = {
+        "mode": "rabbitmq+redis" if durable else "embedded",
+        "webhook_ingress": "gateway" if gateway_proc else "rasa",
+    }
+    replies = Replies(sim)
+    try:
+        await replies.start()
+        print(f"warm-up; {args.investors} investors x {args.messages} messages per channel", file=sys.stderr)
+        await whatsapp_run(sim, ["919000000001"], 3, replies)
+        await rest_run(rasa, ["919000000002"], 3)
+
+        if args.only_faults:
+            figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)
+            print_table(figures["faults"])
+            return figures
+        wa_ids = [f"9191{i:08d}" for i in range(args.investors)]
+        rest_ids = [f"9192{i:08d}" for i in range(args.investors)]
+        # Alternate rounds (every investor sends message n on WhatsApp, then on REST) so that the background
+        # load of a shared machine hits both channels alike.
+        wa: dict[str, Any] = {"acks": [], "e2e": [], "ids": [], "duration": 0.0, "unanswered": 0}
+        rest: dict[str, Any] = {"e2e": [], "duration": 0.0, "empty": 0}
+        for n in range(args.messages):
+            wa_round = await whatsapp_run(sim, wa_ids, 1, replies, first=n)
+            rest_round = await rest_run(rasa, rest_ids, 1, first=n)
+            for total, part in ((wa, wa_round), (rest, rest_round)):
+                for key, value in part.items():
+                    total[key] += value
+        await asyncio.sleep(2.0)  # late duplicates would show up now
+        lost, duplicated = integrity(wa["ids"], replies)
+        stats = await sim_call(sim, "GET", "/_sim/stats")
+        figures |= {
+            "investors": args.investors,
+            "messages": len(wa["ids"]),
+            "ack_p50_ms": pct(wa["acks"], 50),
+            "ack_p99_ms": pct(wa["acks"], 99),
+            "ack_over_1s_pct": round(100 * sum(a > 1000 for a in wa["acks"]) / max(len(wa["acks"]), 1), 2),
+            "wa_e2e_p50_ms": pct(wa["e2e"], 50),
+            "wa_e2e_p99_ms": pct(wa["e2e"], 99),
+            "wa_msgs_per_s": round(len(wa["ids"]) / wa["duration"], 1),
+            "rest_e2e_p50_ms": pct(rest["e2e"], 50),
+            "rest_e2e_p99_ms": pct(rest["e2e"], 99),
+            "rest_msgs_per_s": round(len(rest["e2e"]) / rest["duration"], 1),
+            "wa_over_rest_p50": round(statistics.median(wa["e2e"]) / statistics.median(rest["e2e"]), 3),
+            "lost": lost,
+            "duplicated": duplicated,
+            "graph_requests": stats.get("graph_requests"),
+            "status_webhooks": stats.get("webhooks_sent", 0) - len(wa["ids"]),
+        }
+        print_table(figures)
+        if args.faults or args.only_faults:
+            figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)
+            print_table(figures["faults"])
+    finally:
+        await replies.stop()
+        rasa_proc.stop()
+        sim_proc.stop()
+        if gateway_proc:
+            gateway_proc.stop()
+        if durable:
+            await purge(prefix, env)
+    return figures
+
+
+async def fault_run(
+    args: argparse.Namespace, sim: str, rasa_proc: ServiceProcess, replies: Replies, durable: bool
+) -> dict[str, Any]:
+    """20 % throughput errors, a 20/s cap, Rasa killed and restarted, RabbitMQ restarted once."""
+    cap = 20
+    started = time.monotonic()
+
+    def log(event: str) -> None:
+        events.append(f"{time.monotonic() - started:.0f}s {event}")
+        print(f"  fault run: {events[-1]}", file=sys.stderr)
+
+    events: list[str] = []
+    await asyncio.to_thread(rasa_proc.stop)
+    rasa_proc.env["WHATSAPP_THROUGHPUT_PER_SECOND"] = str(cap)
+    await asyncio.to_thread(rasa_proc.start)
+    log(f"rasa restarted with a cap of {cap}/s")
+    await sim_call(sim, "POST", "/_sim/reset")
+    await sim_call(sim, "POST", "/_sim/faults", {"throughput_error_rate": 0.2})
+    ids = [f"9193{i:08d}" for i in range(args.investors)]
+    load = asyncio.create_task(whatsapp_run(sim, ids, args.messages, replies, timeout=420))
+    log("load started with 20% injected 130429")
+    await asyncio.sleep(3)
+    if durable:
+        for step in ("stop_app", "start_app"):
+            await asyncio.to_thread(subprocess.run, ["rabbitmqctl", step], check=True, capture_output=True, timeout=120)
+        log("rabbitmq restarted (stop_app/start_app)")
+        await asyncio.sleep(3)
+    await asyncio.to_thread(rasa_proc.kill)
+    log("rasa killed (-9)")
+    await asyncio.to_thread(rasa_proc.start)
+    log("rasa restarted")
+    wa = await load
+    log("load finished")
+    await asyncio.sleep(3.0)
+    lost, duplicated = integrity(wa["ids"], replies)
+    stats = await sim_call(sim, "GET", "/_sim/stats")
+    await sim_call(sim, "DELETE", "/_sim/faults")
+    return {
+        "events": events,
+        "messages": len(wa["ids"]),
+        "lost": lost,
+        "duplicated": duplicated,
+        "unanswered_within_timeout": wa["unanswered"],
+        "cap_per_second": cap,
+        "max_outbound_per_second": stats.get("max_requests_per_second"),
+        "injected_130429": stats.get("errors", {}).get("130429", 0),
+        "webhook_retries": stats.get("webhook_retries", 0),
+        "wa_e2e_p50_ms": pct(wa["e2e"], 50),
+        "wa_e2e_p99_ms": pct(wa["e2e"], 99),
+    }
+
+
+async def purge(prefix: str, env: dict[str, str]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.whatsapp.conftest import purge_prefix
+
+    await purge_prefix(prefix, env.get("AMQP_URL"), env.get("REDIS_URL"), partitions=16)
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    for key, value in figures.items():
+        if not isinstance(value, dict):
+            print(f"  {key:28} {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--investors", type=int, default=int(os.environ.get("BENCH_INVESTORS", "40")))
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "5")))
+    parser.add_argument("--embedded", action="store_true", help="no RabbitMQ/Redis (in-process queue and state)")
+    parser.add_argument("--faults", action="store_true", help="add the fault run (kills Rasa, restarts RabbitMQ)")
+    parser.add_argument("--only-faults", action="store_true", help="skip the comparison, run only the fault run")
+    parser.add_argument("--no-gateway", action="store_true", help="webhooks into Rasa's own route, not the gateway")
+    figures = asyncio.run(main_async(parser.parse_args()))
+    print(json.dumps({"bench": "channel", **figures}))
+
+
+if __name__ == "__main__":
+    main()

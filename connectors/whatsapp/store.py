@@ -1,0 +1,181 @@
+"""Small shared state of the channel: dedupe marks, 24-hour windows, rate-limit schedules, send records.
+
+`RedisStore` shares it across every Rasa replica (REDIS_URL set); `MemoryStore` is the embedded mode's
+per-process equivalent with the same semantics, so the rest of the channel never asks which one it has.
+
+The two rate limiters are *reservations*, computed atomically in one Lua call each, using Redis's clock
+so replicas with drifting clocks agree:
+
+* `take_slot` (per phone number throughput): at most `limit` sends in any `window`-second window, counted at
+  the moment each send is *taken* (just before its request), not when it was planned: a sender whose event loop
+  was busy cannot fire a stale reservation together with fresh ones. Returns 0 (taken) or how long to wait.
+* `reserve_paced` (per recipient, Meta's pair rate): GCRA with one send per `interval` and a burst of `burst`.
+
+Both answer with the exact time to wait, so waiting callers do not spin.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Protocol
+
+SLIDING_WINDOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  return '0'
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tostring(tonumber(oldest[2]) + window - now + 0.001)
+"""
+
+GCRA_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local max_delay = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local delay = tat - (burst - 1) * interval - now
+if delay < 0 then delay = 0 end
+if delay > max_delay then return tostring(-delay) end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return tostring(delay)
+"""
+
+
+class RateLimited(Exception):
+    """The wait before the next send would exceed what the caller accepts."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"next slot in {wait:.1f}s")
+        self.wait = wait
+
+
+class StateStore(Protocol):
+    async def claim(self, key: str, value: str, ttl: float) -> bool: ...
+    async def put(self, key: str, value: str, ttl: float) -> None: ...
+    async def get(self, key: str) -> str | None: ...
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str) -> int: ...
+    async def take_slot(self, key: str, limit: int, window: float) -> float: ...
+    async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float: ...
+    async def close(self) -> None: ...
+
+
+class RedisStore:
+    """State in Redis, shared by every replica. The client connects lazily (no I/O at construction)."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self.redis: Any = aioredis.from_url(url, decode_responses=True)
+        self._sliding = self.redis.register_script(SLIDING_WINDOW_LUA)
+        self._gcra = self.redis.register_script(GCRA_LUA)
+
+    async def claim(self, key: str, value: str, ttl: float) -> bool:
+        return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
+
+    async def put(self, key: str, value: str, ttl: float) -> None:
+        await self.redis.set(key, value, px=max(int(ttl * 1000), 1))
+
+    async def get(self, key: str) -> str | None:
+        value = await self.redis.get(key)
+        return None if value is None else str(value)
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(key)
+
+    async def incr(self, key: str) -> int:
+        return int(await self.redis.incr(key))
+
+    async def take_slot(self, key: str, limit: int, window: float) -> float:
+        return float(await self._sliding(keys=[key], args=[limit, window, uuid.uuid4().hex]))
+
+    async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float:
+        delay = float(await self._gcra(keys=[key], args=[interval, burst, max_delay]))
+        if delay < 0:
+            raise RateLimited(-delay)
+        return delay
+
+    async def close(self) -> None:
+        await self.redis.close()
+
+
+class MemoryStore:
+    """The same semantics inside one process (embedded mode, no Redis)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[str, float]] = {}
+        self._slots: dict[str, list[float]] = {}
+
+    def _live(self, key: str) -> str | None:
+        item = self._values.get(key)
+        if item is None:
+            return None
+        if item[1] < time.time():
+            del self._values[key]
+            return None
+        return item[0]
+
+    def _sweep(self) -> None:
+        if len(self._values) > 100_000:  # bounded memory: drop expired entries now and then
+            now = time.time()
+            self._values = {k: v for k, v in self._values.items() if v[1] >= now}
+
+    async def claim(self, key: str, value: str, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._sweep()
+        self._values[key] = (value, time.time() + ttl)
+        return True
+
+    async def put(self, key: str, value: str, ttl: float) -> None:
+        self._values[key] = (value, time.time() + ttl)
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    async def incr(self, key: str) -> int:
+        value = int(self._live(key) or 0) + 1
+        self._values[key] = (str(value), time.time() + 30 * 24 * 3600)
+        return value
+
+    async def take_slot(self, key: str, limit: int, window: float) -> float:
+        now = time.time()
+        slots = [t for t in self._slots.get(key, []) if t > now - window]
+        self._slots[key] = slots
+        if len(slots) < limit:
+            slots.append(now)
+            return 0.0
+        return slots[0] + window - now + 0.001
+
+    async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float:
+        now = time.time()
+        tat = max(float(self._live(key) or 0.0), now)
+        delay = max(0.0, tat - (burst - 1) * interval - now)
+        if delay > max_delay:
+            raise RateLimited(delay)
+        new_tat = tat + interval
+        self._values[key] = (str(new_tat), new_tat + 1)
+        return delay
+
+    async def close(self) -> None:
+        return None
+
+
+def make_store(redis_url: str) -> StateStore:
+    if redis_url:
+        return RedisStore(redis_url)
+    return MemoryStore()

@@ -1,0 +1,169 @@
+"""The Graph API client against the simulator: limits, window, retries, at-most-once, shared throughput cap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from connectors.whatsapp import messages as wa
+from connectors.whatsapp.graph import GraphClient, GraphError, OutcomeUnknown, WindowClosed
+from connectors.whatsapp.settings import WhatsAppSettings
+from connectors.whatsapp.store import MemoryStore, RedisStore
+from tests.whatsapp import meta_payloads as meta
+from tests.whatsapp.conftest import ChannelServer, Sim, channel_settings, purge_prefix
+
+TO = meta.INVESTOR
+
+
+@pytest.fixture
+async def settings(sim: Sim, prefix: str) -> AsyncIterator[WhatsAppSettings]:
+    await sim.reset("http://127.0.0.1:1/unused")
+    yield channel_settings(sim, prefix)
+
+
+@pytest.fixture
+async def client(settings: WhatsAppSettings) -> AsyncIterator[GraphClient]:
+    graph = GraphClient(settings, MemoryStore())
+    await graph.record_inbound(TO, int(time.time()))
+    yield graph
+    await graph.close()
+
+
+async def test_every_shaped_reply_is_accepted_by_the_simulator(client: GraphClient, sim: Sim) -> None:
+    outgoing = [
+        *wa.text_messages(TO, "A sentence about your portfolio. " * 300),
+        *wa.button_messages(
+            TO, "Choose", [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+        ),
+        *wa.button_messages(
+            TO, "Scheme?", [{"title": f"A very long scheme title {i}", "payload": f"/s{i}"} for i in range(14)]
+        ),
+        wa.image_message(TO, "https://example.invalid/nav.png", "NAV chart"),
+        wa.document_message(TO, "https://example.invalid/cas.pdf", "cas.pdf"),
+        wa.reaction_message(TO, "wamid.X", "👍"),
+    ]
+    for message in outgoing:
+        result = await client.send(message)
+        assert result.wamid.startswith("wamid.")
+    stats = await sim.call("GET", "/_sim/stats")
+    assert stats["accepted"] == len(outgoing) and stats["errors"] == {}
+
+
+async def test_window_closed_only_templates_go_out(client: GraphClient, sim: Sim) -> None:
+    stranger = "919811111111"
+    with pytest.raises(WindowClosed):
+        await client.send(wa.text_messages(stranger, "hello")[0])
+    assert (await sim.call("GET", "/_sim/stats")).get("graph_requests", 0) == 0  # never reached Meta
+    result = await client.send(wa.template_message(stranger, "account_update", "en"))
+    assert result.wamid
+
+
+async def test_throughput_errors_are_retried_and_each_message_sent_once(settings: WhatsAppSettings, sim: Sim) -> None:
+    client = GraphClient(replace(settings, max_attempts=12), MemoryStore())
+    await client.record_inbound(TO, int(time.time()))
+    await sim.call("POST", "/_sim/faults", {"throughput_error_rate": 0.3, "server_error_rate": 0.1})
+    try:
+        results = await asyncio.gather(*(client.send(wa.text_messages(TO, f"m{i}")[0]) for i in range(30)))
+    finally:
+        await client.close()
+    assert all(r.wamid for r in results)
+    stats = await sim.call("GET", "/_sim/stats")
+    assert stats["accepted"] == 30
+    assert int(stats["errors"].get("130429", 0)) > 0
+    bodies = sorted(r["payload"]["text"]["body"] for r in await sim.outbound(TO))
+    assert bodies == sorted(f"m{i}" for i in range(30))
+
+
+async def test_permanent_errors_are_not_retried(client: GraphClient, sim: Sim) -> None:
+    too_many = {"type": "interactive", "interactive": {"type": "button", "body": {"text": "x"}, "action": {"buttons": [
+        {"type": "reply", "reply": {"id": str(i), "title": str(i)}} for i in range(4)]}}}  # fmt: skip
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa.custom_messages(TO, too_many)[0])
+    assert caught.value.code == 131009 and not caught.value.retryable
+    assert (await sim.call("GET", "/_sim/stats"))["graph_requests"] == 1
+
+
+async def test_idempotency_key_and_slow_success_never_duplicate(settings: WhatsAppSettings, sim: Sim) -> None:
+    graph = GraphClient(replace(settings, request_timeout=0.3), MemoryStore())
+    await graph.record_inbound(TO, int(time.time()))
+    try:
+        assert not (await graph.send(wa.text_messages(TO, "once")[0], key="in-1:1")).duplicate
+        assert (await graph.send(wa.text_messages(TO, "once")[0], key="in-1:1")).duplicate
+        await sim.call("POST", "/_sim/faults", {"slow_ms": 800})
+        with pytest.raises(OutcomeUnknown):  # timed out, but Meta (the simulator) will accept it
+            await graph.send(wa.text_messages(TO, "slow")[0], key="in-2:1")
+        assert (await graph.send(wa.text_messages(TO, "slow")[0], key="in-2:1")).duplicate
+        await asyncio.sleep(1.0)
+        bodies = [r["payload"]["text"]["body"] for r in await sim.outbound(TO)]
+        assert bodies == ["once", "slow"]
+        assert (await sim.call("GET", "/_sim/stats"))["graph_requests"] == 2
+    finally:
+        await graph.close()
+
+
+async def test_throughput_cap_is_shared_across_replicas(
+    settings: WhatsAppSettings, sim: Sim, redis_url: str, prefix: str
+) -> None:
+    capped = replace(settings, throughput_per_second=20)
+    replicas = [GraphClient(capped, RedisStore(redis_url)) for _ in range(2)]
+    recipients = [f"9198765{i:05d}" for i in range(60)]
+    try:
+        for graph in replicas:
+            for r in recipients:
+                await graph.record_inbound(r, int(time.time()))
+        started = time.monotonic()
+        await asyncio.gather(*(replicas[i % 2].send(wa.text_messages(r, "hi")[0]) for i, r in enumerate(recipients)))
+        elapsed = time.monotonic() - started
+        stats = await sim.call("GET", "/_sim/stats")
+        assert stats["accepted"] == 60
+        assert stats["max_requests_per_second"] <= 20
+        assert elapsed >= 2.0  # 60 messages at 20/s: the first 20 at once, then two more seconds
+    finally:
+        for graph in replicas:
+            await graph.close()
+            await graph.store.close()
+        await purge_prefix(prefix, None, redis_url)
+
+
+async def test_pair_rate_paces_one_recipient(settings: WhatsAppSettings, sim: Sim) -> None:
+    graph = GraphClient(replace(settings, pair_interval=0.2, pair_burst=3), MemoryStore())
+    await graph.record_inbound(TO, int(time.time()))
+    try:
+        started = time.monotonic()
+        for i in range(6):
+            await graph.send(wa.text_messages(TO, f"p{i}")[0])
+        assert time.monotonic() - started >= 0.55  # 3 at once, then one per 0.2 s
+    finally:
+        await graph.close()
+
+
+async def test_window_failure_reported_by_meta_is_recorded(embedded: ChannelServer, sim: Sim) -> None:
+    await sim.send(TO, text="hi")
+    await sim.wait_outbound(1, TO)
+    await sim.call("POST", "/_sim/faults", {"closed_windows": [TO]})
+    await embedded.channel.client.send(wa.text_messages(TO, "too late")[0])
+    store, p = embedded.channel.store, embedded.channel.settings.prefix
+    for _ in range(200):
+        if await store.get(f"{p}:statuses:failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert await store.get(f"{p}:statuses:failed") == "1"
+
+
+async def test_a_dead_senders_claim_expires_and_the_reply_still_goes_out(settings: WhatsAppSettings, sim: Sim) -> None:
+    """kill -9 between claiming a reply and sending it: the redelivered message sends it after the lease."""
+    graph = GraphClient(replace(settings, request_timeout=0.5, backoff_cap=0.1), MemoryStore())
+    await graph.record_inbound(TO, int(time.time()))
+    try:
+        await graph.store.claim(f"{settings.prefix}:out:in-9:1", "pending", 0.8)  # the dead replica's lease
+        started = time.monotonic()
+        result = await graph.send(wa.text_messages(TO, "late, not lost")[0], key="in-9:1")
+        assert not result.duplicate and 0.5 < time.monotonic() - started < 3
+        assert (await graph.send(wa.text_messages(TO, "late, not lost")[0], key="in-9:1")).duplicate
+        assert [r["payload"]["text"]["body"] for r in await sim.outbound(TO)] == ["late, not lost"]
+    finally:
+        await graph.close()

@@ -1,0 +1,191 @@
+"""Production mode: RabbitMQ partitions + Redis. Durability, dedupe across replicas, order and exclusivity per
+investor with two channel instances (two "replicas"), failover, dead letters, and 503 when the broker is down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import aiohttp
+import pytest
+
+from connectors.whatsapp.dlq import dead_letters
+from connectors.whatsapp.signature import HEADER, sign
+from tests.support.processes import ServiceProcess, free_port
+from tests.whatsapp import meta_payloads as meta
+from tests.whatsapp.conftest import (
+    ChannelServer,
+    EchoBot,
+    Sim,
+    channel_settings,
+    close_channel,
+    purge_prefix,
+    serve_channel,
+)
+
+
+@pytest.fixture(autouse=True)
+async def _purge(prefix: str, amqp_url: str, redis_url: str):  # type: ignore[no-untyped-def]
+    yield
+    await purge_prefix(prefix, amqp_url, redis_url)
+
+
+async def test_durable_roundtrip_dedupe_and_order(durable: ChannelServer, sim: Sim) -> None:
+    await sim.send(meta.INVESTOR, text="one", duplicate=2)
+    for text in ("two", "three"):
+        await sim.send(meta.INVESTOR, text=text)
+    replies = await sim.wait_outbound(3, meta.INVESTOR)
+    await asyncio.sleep(0.3)
+    assert [r["payload"]["text"]["body"] for r in await sim.outbound(meta.INVESTOR)] == [
+        "echo: one",
+        "echo: two",
+        "echo: three",
+    ]
+    assert len(replies) == 3
+
+
+async def test_acknowledged_message_survives_until_a_consumer_starts(
+    sim: Sim, prefix: str, amqp_url: str, redis_url: str
+) -> None:
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
+    first = await serve_channel(settings, EchoBot(), start=False)  # webhook up, nobody consuming
+    await sim.reset(first.webhook)
+    try:
+        result = await sim.send(meta.INVESTOR, text="kept safe")
+        assert result["status"] == 200
+        await asyncio.sleep(0.3)
+        assert await sim.outbound() == []
+        await first.channel.stop()
+        second = await serve_channel(settings, EchoBot())  # a fresh process picks it up
+        try:
+            replies = await sim.wait_outbound(1)
+            assert replies[0]["payload"]["text"]["body"] == "echo: kept safe"
+        finally:
+            await close_channel(second)
+    finally:
+        await close_channel(first)
+
+
+async def test_two_replicas_never_handle_one_investor_concurrently(
+    sim: Sim, prefix: str, amqp_url: str, redis_url: str
+) -> None:
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
+    a = await serve_channel(settings, EchoBot(delay=0.01))
+    b = await serve_channel(settings, EchoBot(delay=0.01))
+    await sim.reset(a.webhook)
+    investors = [f"9198000{i:05d}" for i in range(12)]
+    try:
+
+        async def converse(wa_id: str) -> None:
+            for n in range(6):
+                # alternate the replica that receives the webhook: both publish, one consumes per partition
+                target = a if n % 2 else b
+                await sim.call("POST", "/_sim/config", {"webhook_url": target.webhook})
+                await sim.send(wa_id, text=f"{wa_id}-{n}")
+
+        await asyncio.gather(*(converse(w) for w in investors))
+        replies = await sim.wait_outbound(len(investors) * 6, timeout=30)
+        assert len(replies) == len(investors) * 6
+        for wa_id in investors:
+            mine = [r["payload"]["text"]["body"] for r in replies if r["wa_id"] == wa_id]
+            assert mine == [f"echo: {wa_id}-{n}" for n in range(6)]
+        # Exclusivity across both replicas: per-sender activity never overlapped in either, and each
+        # investor was handled by exactly one replica (its partition's single active consumer).
+        assert a.bot.max_active_per_sender <= 1 and b.bot.max_active_per_sender <= 1
+        seen_a = {m.sender_id for m in a.bot.received}
+        seen_b = {m.sender_id for m in b.bot.received}
+        assert not seen_a & seen_b
+    finally:
+        await close_channel(a)
+        await close_channel(b)
+
+
+async def test_failover_to_the_other_replica(sim: Sim, prefix: str, amqp_url: str, redis_url: str) -> None:
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
+    a = await serve_channel(settings, EchoBot())
+    b = await serve_channel(settings, EchoBot())
+    await sim.reset(b.webhook)
+    try:
+        await sim.send(meta.INVESTOR, text="before")
+        await sim.wait_outbound(1)
+        active, standby = (a, b) if a.bot.received else (b, a)
+        await close_channel(active)  # the active consumer goes away
+        await sim.call("POST", "/_sim/config", {"webhook_url": standby.webhook})
+        await sim.send(meta.INVESTOR, text="after")
+        replies = await sim.wait_outbound(2)
+        assert [r["payload"]["text"]["body"] for r in replies] == ["echo: before", "echo: after"]
+        assert [m.text for m in standby.bot.received] == ["after"]
+    finally:
+        await close_channel(a)
+        await close_channel(b)
+
+
+async def test_poison_message_goes_to_dlq_with_its_error_and_does_not_block(durable: ChannelServer, sim: Sim) -> None:
+    await sim.send(meta.INVESTOR, text="poison")
+    await sim.send(meta.INVESTOR, text="after the poison")
+    replies = await sim.wait_outbound(1, meta.INVESTOR, timeout=20)
+    assert [r["payload"]["text"]["body"] for r in replies] == ["echo: after the poison"]
+    settings = durable.channel.settings
+    assert max(durable.bot.attempts.values()) == settings.delivery_limit + 1  # first delivery + limit redeliveries
+    rows: list = []
+    for _ in range(50):
+        rows = await dead_letters(settings, "list")
+        if rows:
+            break
+        await asyncio.sleep(0.1)
+    assert len(rows) == 1
+    assert rows[0]["reason"] == "delivery_limit" and "poison message" in rows[0]["error"]
+    assert rows[0]["from"].endswith(meta.INVESTOR[-4:]) and meta.INVESTOR not in json.dumps(rows)
+    assert len(await dead_letters(settings, "list")) == 1  # listing does not consume
+    assert len(await dead_letters(settings, "purge")) == 1
+    assert await dead_letters(settings, "list") == []
+
+
+async def test_broker_down_answers_503_and_meta_retries(sim: Sim, prefix: str, redis_url: str) -> None:
+    settings = channel_settings(sim, prefix, amqp_url="amqp://guest:guest@127.0.0.1:1/", redis_url=redis_url)
+    served = await serve_channel(settings, EchoBot(), start=False)
+    try:
+        body = json.dumps(meta.webhook([meta.message("wamid.DOWN1", meta.TEXT)])).encode()
+        async with aiohttp.ClientSession() as session:
+            headers = {HEADER: sign(body, "dev-app-secret"), "Content-Type": "application/json"}
+            async with session.post(served.webhook, data=body, headers=headers) as resp:
+                assert resp.status == 503
+        # the claim was released: when the broker is back, Meta's retry of the same id is accepted
+        assert await served.channel.store.get(f"{prefix}:seen:wamid.DOWN1") is None
+    finally:
+        await close_channel(served)
+        await purge_prefix(prefix, None, redis_url)
+
+
+async def test_gateway_process_accepts_and_a_replica_answers(
+    sim: Sim, prefix: str, amqp_url: str, redis_url: str
+) -> None:
+    """The webhook gateway (a real process, no Rasa) queues; a channel replica consumes and replies."""
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
+    replica = await serve_channel(settings, EchoBot())  # declares the topology and consumes
+    port = free_port()
+    gateway = ServiceProcess(
+        "whatsapp-gateway-tests",
+        [sys.executable, "-m", "connectors.whatsapp.gateway"],
+        f"http://127.0.0.1:{port}/health",
+        env={
+            "AMQP_URL": amqp_url,
+            "REDIS_URL": redis_url,
+            "WHATSAPP_PREFIX": prefix,
+            "WHATSAPP_PARTITIONS": str(settings.partitions),
+            "WHATSAPP_GATEWAY_PORT": str(port),
+            "WHATSAPP_GATEWAY_HOST": "127.0.0.1",
+        },
+    ).start()
+    try:
+        await sim.reset(f"http://127.0.0.1:{port}/webhooks/whatsapp/webhook")
+        result = await sim.send(meta.INVESTOR, text="via the gateway", duplicate=2)
+        assert result["status"] == 200
+        replies = await sim.wait_outbound(1, meta.INVESTOR)
+        await asyncio.sleep(0.3)
+        assert [r["payload"]["text"]["body"] for r in await sim.outbound(meta.INVESTOR)] == ["echo: via the gateway"]
+        assert len(replies) == 1
+    finally:
+        gateway.stop()
+        await close_channel(replica)
