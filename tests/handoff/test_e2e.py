@@ -222,7 +222,9 @@ def wait_sim(simulator: str, wa_id: str, needle: str, timeout: float = 30) -> No
 def test_whatsapp_investor_reaches_an_agent_and_back(stack: Stack, simulator: str, db: Database) -> None:
     """The must-show journey on the WhatsApp channel, with the simulator as the investor's phone."""
     wa = "919833300003"
-    http_json(f"{simulator}/_sim/inbound", {"from": wa, "text": "/talk_to_agent"})
+    # The investor taps the bot's "Talk to an agent" button (typed "/..." text is never a payload).
+    tap = {"button_reply": {"id": "/talk_to_agent", "title": "Talk to an agent"}}
+    http_json(f"{simulator}/_sim/inbound", {"from": wa, **tap})
     wait_sim(simulator, wa, "connecting you to a person")
     agent = Agent(stack.handoff.url)
     deadline = time.monotonic() + 30
@@ -237,7 +239,7 @@ def test_whatsapp_investor_reaches_an_agent_and_back(stack: Stack, simulator: st
     wait_sim(simulator, wa, "Ravi from investor support")
     agent.call(f"/api/tickets/{ticket_id}/close", {})
     wait_sim(simulator, wa, "back with the assistant")
-    http_json(f"{simulator}/_sim/inbound", {"from": wa, "text": "/greet"})
+    http_json(f"{simulator}/_sim/inbound", {"from": wa, "button_reply": {"id": "/greet", "title": "Main menu"}})
     wait_sim(simulator, wa, "Namaste")
     with db.transaction() as s:
         kinds = s.execute(
