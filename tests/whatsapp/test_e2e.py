@@ -112,7 +112,9 @@ async def test_killing_the_active_replica_loses_nothing(replicas: list[ServicePr
     investors = [f"9197100{i:05d}" for i in range(8)]
     ids: list[str] = []
     for round_ in range(3):
-        results = await asyncio.gather(*(sim.send(w, text=f"hi {round_}") for w in investors))
+        # Menu taps: answered by a response, whatever the NLU threshold (these replicas run no action server).
+        tap = {"id": "/greet", "title": f"Main menu {round_}"}
+        results = await asyncio.gather(*(sim.send(w, button_reply=tap) for w in investors))
         ids.extend(i for r in results for i in r["ids"])
         if round_ == 1:
             replicas[0].kill()  # kill -9 the active consumer while messages are queued or in flight
