@@ -10,39 +10,21 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from common.db import make_engine as common_make_engine
 
 T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so threads and a second reader do not trip."""
+    """The shared engine factory; SQLite stores Numeric as REAL and values here have at most 4 decimals."""
     if url.startswith("sqlite"):
-        # SQLite stores Numeric as REAL; values here are seeded with at most 4 decimals, so the warning is noise.
         warnings.filterwarnings("ignore", message=".*support Decimal objects natively.*")
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            from pathlib import Path
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, future=True)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, future=True)
+    return common_make_engine(url)
 
 
 async def run_db(factory: sessionmaker, work: Callable[[Session], T]) -> T:
