@@ -209,6 +209,11 @@ class ValidateVerificationForm(FormValidationAction):
         done = "******"  # the slot must be filled to end the form; the code itself is not kept
         text = re.sub(r"(?<=\d)[\s-](?=\d)", "", str(slot_value or ""))
         match = CODE_RE.search(text)
+        latest_intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if match is None and latest_intent == tracker.get_slot("pending_intent"):
+            # The form starts on the very message that asked the question ("mera portfolio kitna hai"):
+            # that is not a wrong code, so say nothing and wait for the investor's answer.
+            return {"otp": None}
         if match is None:
             misses = int(tracker.get_slot("otp_misses") or 0) + 1
             if misses >= 3:
