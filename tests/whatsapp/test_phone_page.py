@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from tests.whatsapp.conftest import ChannelServer, Sim
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/ensure_chromium.sh)")
 async def test_chat_buttons_and_ticks(embedded: ChannelServer, sim: Sim) -> None:
     from playwright.async_api import async_playwright, expect
+
+    assert shutil.which("chromium"), "needs Debian's chromium: run scripts/ensure_chromium.sh (make test does)"
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
