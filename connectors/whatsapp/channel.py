@@ -166,8 +166,7 @@ class WhatsAppInput(InputChannel):
     @property
     def intake(self) -> Intake:
         if self._intake is None:
-            s = self.settings
-            self._intake = make_intake(s.amqp_url, self.store, s.prefix, s.partitions, s.delivery_limit)
+            self._intake = make_intake(self.settings, self.store)
         return self._intake
 
     def get_output_channel(self) -> OutputChannel:
@@ -332,7 +331,7 @@ class WhatsAppInput(InputChannel):
 
         @bp.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "intake": self.intake.kind})
+            return response.json({"status": "ok", "intake": self.intake.kind, "consumer": self.intake.status()})
 
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:

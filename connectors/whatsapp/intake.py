@@ -4,14 +4,29 @@ messages are handled one at a time, in order, by exactly one Rasa replica.
 RabbitMQ (AMQP_URL set): `N` quorum queues `{prefix}.intake.{i}` bound to the direct exchange
 `{prefix}.intake` with routing key `i = sha1(wa_id) % N`. Every replica subscribes to every partition with
 prefetch 1; the queues are `x-single-active-consumer`, so RabbitMQ delivers each partition to one replica at a
-time and hands it to another when that replica dies (its unacknowledged message is redelivered). An investor
-therefore always lands on the same partition, and a partition is processed strictly sequentially: no two
-messages of one investor run at once across replicas (which Rasa 3.6's non-atomic RedisLockStore cannot
-guarantee), and they are handled in queue order. Publishing uses publisher confirms and persistent messages,
-so the webhook's 200 means the message is replicated to the quorum queue's log. Consumers acknowledge only
-after Rasa handled the message (`message.process()`); a message that keeps failing is rejected back until the
-queue's `x-delivery-limit` is reached, then RabbitMQ dead-letters it (at-least-once dead-lettering) through
-`{prefix}.dlx` into `{prefix}.dlq`, and its last error is kept in the state store for `connectors.whatsapp.dlq`.
+time and hands it to the next waiting one at once when that replica dies (its unacknowledged message is
+redelivered). An investor therefore always lands on one partition, and a partition is processed strictly
+sequentially: no two messages of one investor run at once across replicas (which Rasa 3.6's non-atomic
+RedisLockStore cannot guarantee), and they are handled in queue order. Publishing uses publisher confirms and
+persistent messages, so the webhook's 200 means the message is in the quorum queue's replicated log.
+Consumers acknowledge only after Rasa handled the message (`message.process()`); a message that keeps
+failing is rejected back until the queue's `x-delivery-limit` is reached, then RabbitMQ dead-letters it
+(at-least-once dead-lettering) through `{prefix}.dlx` into `{prefix}.dlq`, and its last error is kept in the
+state store for `connectors.whatsapp.dlq`.
+
+Spreading partitions over replicas. RabbitMQ 3.10's single active consumer makes the *first* subscriber
+active (consumer priorities only steer it from 4.0), so on its own every partition would stay with the replica
+that started first and the others would be idle standbys: adding replicas would add no throughput. So the
+replicas form a group: each heartbeats into a Redis sorted set (`{prefix}:members`, Redis's clock, 10 s
+expiry), and with the sorted list of live members, partition `i` belongs to `members[i % len(members)]`.
+A replica that is active on a partition it does not own *yields* it: it waits until it is between two
+messages (holding the partition's lock), closes that partition's channel -- RabbitMQ returns any message it
+had prefetched to the head of the queue and activates the next subscriber -- and subscribes again, now at
+the back of the line. It yields every foreign partition once when the membership changes, and again whenever
+a delivery shows it is still active on one (a broker restart reshuffles the lines). Safety never depends on
+the membership view: two replicas with different views still get one active consumer per queue from
+RabbitMQ; a wrong view only costs balance. Cost: a prefetched message returned by a yield counts one delivery
+towards `x-delivery-limit` on RabbitMQ 3.x, which a stable group does not repeat.
 
 Embedded mode (no AMQP_URL): one asyncio queue and worker per investor in this process. Ordered and
 serialised per investor, but not durable: a crash loses what was queued. Fine for a laptop, not for production.
@@ -22,12 +37,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import socket
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from common.pii import mask_phone
 from connectors.whatsapp.models import InboundMessage
+from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import StateStore
 
 logger = logging.getLogger(__name__)
@@ -51,6 +72,7 @@ class Intake(Protocol):
     async def start(self, handler: Handler) -> None: ...
     async def put(self, messages: list[InboundMessage]) -> None: ...
     async def close(self) -> None: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 class LocalIntake:
@@ -102,6 +124,9 @@ class LocalIntake:
             self._queues.pop(wa_id, None)
             self._workers.pop(wa_id, None)
 
+    def status(self) -> dict[str, Any]:
+        return {"kind": self.kind, "busy_investors": len(self._workers)}
+
     async def drain(self) -> None:
         """Wait until every queued message was handled (tests, shutdown)."""
         while self._workers:
@@ -111,6 +136,17 @@ class LocalIntake:
         for task in self._workers.values():
             task.cancel()
         self._workers.clear()
+
+
+@dataclass(eq=False)
+class _Partition:
+    """One subscription: its channel, and the lock that is held while a message of it is being handled."""
+
+    index: int
+    channel: Any
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closing: bool = False
+    created: float = field(default_factory=time.monotonic)
 
 
 class AmqpIntake:
@@ -125,6 +161,8 @@ class AmqpIntake:
         prefix: str = "wa",
         partitions: int = 16,
         delivery_limit: int = 5,
+        balance_interval: float = 2.0,
+        member_ttl: float = 10.0,
     ) -> None:
         self.url = url
         self.store = store
@@ -137,8 +175,17 @@ class AmqpIntake:
         self._connection: Any = None
         self._publish_channel: Any = None
         self._exchange: Any = None
-        self._consume_channels: list[Any] = []
         self._lock = asyncio.Lock()
+        # The consumer group (module docstring): who we are, who is alive, which partitions we subscribe to.
+        self.member_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.balance_interval = balance_interval
+        self.member_ttl = member_ttl
+        self.balanced = False
+        self._members: list[str] = []
+        self._parts: dict[int, _Partition] = {}
+        self._handler: Handler | None = None
+        self._balance_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def queue_name(self, partition: int) -> str:
         return f"{self.prefix}.intake.{partition}"
@@ -198,49 +245,155 @@ class AmqpIntake:
         await asyncio.gather(*(publish_in_order(batch) for batch in by_investor.values()))
 
     async def start(self, handler: Handler) -> None:
-        """Subscribe to every partition; RabbitMQ makes this replica active on those nobody else holds."""
+        """Subscribe to every partition, then join the group that divides them (see the module docstring)."""
         if self._connection is None:
             await self.connect()
-        connection = self._connection
-        assert connection is not None
+        assert self._connection is not None
+        self._handler = handler
         for i in range(self.partitions):
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=1)
-            queue = await channel.declare_queue(self.queue_name(i), durable=True, arguments=self.queue_arguments())
+            self._parts[i] = await self._subscribe(i)
+        add_callback = getattr(getattr(self._connection, "reconnect_callbacks", None), "add", None)
+        if add_callback is not None:
+            # After a broker restart the consumers re-register in random order: yield foreign partitions again.
+            add_callback(lambda *_: self._forget_view())
+        await self._balance_once()
+        self._balance_task = asyncio.create_task(self._balance_forever())
 
-            async def on_message(incoming: Any, _partition: int = i) -> None:
-                async with incoming.process(requeue=True, ignore_processed=True):
-                    try:
-                        message = InboundMessage.from_json(incoming.body)
-                    except Exception as exc:  # not ours / corrupted: straight to the DLQ, no retries
-                        logger.error("whatsapp.intake.undecodable partition=%d error=%r", _partition, exc)
-                        await self.store.put(error_key(self.prefix, str(incoming.message_id)), repr(exc), ERROR_TTL)
-                        await incoming.reject(requeue=False)
-                        return
-                    try:
-                        await handler(message)
-                    except Exception as exc:
-                        count = (incoming.headers or {}).get("x-delivery-count", 0)
-                        logger.exception(
-                            "whatsapp.intake.failed id=%s from=%s deliveries=%s",
-                            message.id,
-                            mask_phone(message.wa_id),
-                            count,
-                        )
-                        await self.store.put(error_key(self.prefix, message.id), repr(exc), ERROR_TTL)
-                        raise
+    async def _subscribe(self, index: int) -> _Partition:
+        assert self._connection is not None and self._handler is not None
+        handler = self._handler
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        queue = await channel.declare_queue(self.queue_name(index), durable=True, arguments=self.queue_arguments())
+        part = _Partition(index, channel)
 
-            await queue.consume(on_message)
-            self._consume_channels.append(channel)
+        async def on_message(incoming: Any) -> None:
+            async with part.lock:
+                if part.closing:
+                    return  # this channel is being closed: RabbitMQ hands the message to the next consumer
+                await self._deliver(incoming, index, handler)
+            if not self.owns(index):
+                self._spawn(self._yield(index))
+
+        await queue.consume(on_message)
+        return part
+
+    async def _deliver(self, incoming: Any, index: int, handler: Handler) -> None:
+        async with incoming.process(requeue=True, ignore_processed=True):
+            try:
+                message = InboundMessage.from_json(incoming.body)
+            except Exception as exc:  # not ours / corrupted: straight to the DLQ, no retries
+                logger.error("whatsapp.intake.undecodable partition=%d error=%r", index, exc)
+                await self.store.put(error_key(self.prefix, str(incoming.message_id)), repr(exc), ERROR_TTL)
+                await incoming.reject(requeue=False)
+                return
+            try:
+                await handler(message)
+            except Exception as exc:
+                count = (incoming.headers or {}).get("x-delivery-count", 0)
+                logger.exception(
+                    "whatsapp.intake.failed id=%s from=%s deliveries=%s",
+                    message.id,
+                    mask_phone(message.wa_id),
+                    count,
+                )
+                await self.store.put(error_key(self.prefix, message.id), repr(exc), ERROR_TTL)
+                raise
+
+    # ----- the consumer group ------------------------------------------------------------------------------
+    def owns(self, index: int) -> bool:
+        members = self._members
+        return not members or self.member_id not in members or members[index % len(members)] == self.member_id
+
+    def _forget_view(self) -> None:
+        self._members = []
+        self.balanced = False
+
+    async def _balance_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.balance_interval)
+            try:
+                await self._balance_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis or the broker briefly away: keep the current view, try again
+                logger.exception("whatsapp.intake.balance_failed member=%s", self.member_id)
+
+    async def _balance_once(self) -> None:
+        members = await self.store.heartbeat(f"{self.prefix}:members", self.member_id, self.member_ttl)
+        if members == self._members and self.balanced:
+            return
+        self._members, self.balanced = members, False
+        foreign = [i for i in range(self.partitions) if not self.owns(i)]
+        logger.info(
+            "whatsapp.intake.members n=%d me=%s owned=%d", len(members), self.member_id, self.partitions - len(foreign)
+        )
+        await asyncio.gather(*(self._yield(i, force=True) for i in foreign))
+        self.balanced = self._members == members
+
+    async def _yield(self, index: int, force: bool = False) -> None:
+        """Let the partition's owner become its active consumer: close our channel between two messages."""
+        part = self._parts.get(index)
+        if part is None or part.closing or self.owns(index):
+            return
+        if not force and time.monotonic() - part.created < self.member_ttl:
+            # Yielded (or subscribed) recently and active again: the owner may be gone but not yet expired.
+            # Each yield returns the prefetched message, which counts towards its delivery limit: wait it out.
+            return
+        async with part.lock:
+            if part.closing or self._parts.get(index) is not part:
+                return
+            part.closing = True
+            try:
+                await part.channel.close()
+            except Exception:
+                logger.warning("whatsapp.intake.yield_close_failed partition=%d", index, exc_info=True)
+            self._parts[index] = await self._subscribe(index)
+        logger.debug("whatsapp.intake.yielded partition=%d", index)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "member": self.member_id,
+            "members": len(self._members),
+            "balanced": self.balanced,
+            "owned": [i for i in range(self.partitions) if self._parts and self.owns(i)],
+        }
 
     async def close(self) -> None:
+        if self._balance_task is not None:
+            self._balance_task.cancel()
+            self._balance_task = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._parts:
+            try:  # the others take our partitions at their next heartbeat, not after our expiry
+                await self.store.leave(f"{self.prefix}:members", self.member_id)
+            except Exception:
+                logger.warning("whatsapp.intake.leave_failed member=%s", self.member_id, exc_info=True)
         if self._connection is not None:
             await self._connection.close()
         self._connection = self._publish_channel = self._exchange = None
-        self._consume_channels = []
+        self._parts = {}
+        self._members = []
+        self.balanced = False
 
 
-def make_intake(amqp_url: str, store: StateStore, prefix: str, partitions: int, delivery_limit: int) -> Intake:
-    if amqp_url:
-        return AmqpIntake(amqp_url, store, prefix=prefix, partitions=partitions, delivery_limit=delivery_limit)
-    return LocalIntake(store, prefix=prefix, delivery_limit=delivery_limit)
+def make_intake(settings: WhatsAppSettings, store: StateStore) -> Intake:
+    s = settings
+    if s.amqp_url:
+        return AmqpIntake(
+            s.amqp_url,
+            store,
+            prefix=s.prefix,
+            partitions=s.partitions,
+            delivery_limit=s.delivery_limit,
+            balance_interval=s.balance_interval,
+            member_ttl=5 * s.balance_interval,
+        )
+    return LocalIntake(store, prefix=s.prefix, delivery_limit=s.delivery_limit)

@@ -41,6 +41,8 @@ class WhatsAppSettings:
     # this is -- hence the separate gateway process (gateway.py).
     concurrency: int = 16
     delivery_limit: int = 5
+    # Consumer group (intake.py): heartbeat period; a replica silent for 5 periods is considered gone.
+    balance_interval: float = 2.0
     dedupe_ttl: int = 7 * 24 * 3600  # Meta retries a webhook for up to 7 days
     # Outbound limits.
     throughput_per_second: int = 80
@@ -72,6 +74,7 @@ class WhatsAppSettings:
             partitions=env_int("WHATSAPP_PARTITIONS", 16),
             concurrency=env_int("WHATSAPP_CONCURRENCY", 16),
             delivery_limit=env_int("WHATSAPP_DELIVERY_LIMIT", 5),
+            balance_interval=env_float("WHATSAPP_BALANCE_INTERVAL", 2.0),
             dedupe_ttl=env_int("WHATSAPP_DEDUPE_TTL", 7 * 24 * 3600),
             throughput_per_second=env_int("WHATSAPP_THROUGHPUT_PER_SECOND", 80),
             throughput_margin=env_float("WHATSAPP_THROUGHPUT_MARGIN", 0.1),

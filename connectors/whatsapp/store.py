@@ -1,4 +1,5 @@
-"""Small shared state of the channel: dedupe marks, 24-hour windows, rate-limit schedules, send records.
+"""Small shared state of the channel: dedupe marks, 24-hour windows, rate-limit schedules, send records,
+and the live members of the consumer group (intake.py divides the partitions among them).
 
 `RedisStore` shares it across every Rasa replica (REDIS_URL set); `MemoryStore` is the embedded mode's
 per-process equivalent with the same semantics, so the rest of the channel never asks which one it has.
@@ -52,6 +53,17 @@ return tostring(delay)
 """
 
 
+HEARTBEAT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) * 2)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+
 class RateLimited(Exception):
     """The wait before the next send would exceed what the caller accepts."""
 
@@ -68,6 +80,8 @@ class StateStore(Protocol):
     async def incr(self, key: str) -> int: ...
     async def take_slot(self, key: str, limit: int, window: float) -> float: ...
     async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float: ...
+    async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]: ...
+    async def leave(self, key: str, member: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -80,6 +94,7 @@ class RedisStore:
         self.redis: Any = aioredis.from_url(url, decode_responses=True)
         self._sliding = self.redis.register_script(SLIDING_WINDOW_LUA)
         self._gcra = self.redis.register_script(GCRA_LUA)
+        self._heartbeat = self.redis.register_script(HEARTBEAT_LUA)
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
@@ -106,6 +121,13 @@ class RedisStore:
             raise RateLimited(-delay)
         return delay
 
+    async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
+        """Mark `member` alive (Redis's clock) and return every member seen within `ttl`, sorted."""
+        return sorted(str(m) for m in await self._heartbeat(keys=[key], args=[member, ttl]))
+
+    async def leave(self, key: str, member: str) -> None:
+        await self.redis.zrem(key, member)
+
     async def close(self) -> None:
         await self.redis.close()
 
@@ -116,6 +138,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._values: dict[str, tuple[str, float]] = {}
         self._slots: dict[str, list[float]] = {}
+        self._members: dict[str, dict[str, float]] = {}
 
     def _live(self, key: str) -> str | None:
         item = self._values.get(key)
@@ -170,6 +193,17 @@ class MemoryStore:
         new_tat = tat + interval
         self._values[key] = (str(new_tat), new_tat + 1)
         return delay
+
+    async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
+        now = time.time()
+        group = self._members.setdefault(key, {})
+        group[member] = now
+        for stale in [m for m, seen in group.items() if seen < now - ttl]:
+            del group[stale]
+        return sorted(group)
+
+    async def leave(self, key: str, member: str) -> None:
+        self._members.get(key, {}).pop(member, None)
 
     async def close(self) -> None:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -85,6 +86,7 @@ class EchoBot:
 
     delay: float = 0.0
     received: list[UserMessage] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # monotonic time each message was handled
     active: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_active_per_sender: int = 0
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -99,6 +101,7 @@ class EchoBot:
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.received.append(message)
+            self.received_at.append(time.monotonic())
             if message.text == "buttons":
                 buttons = [{"title": f"Option {i}", "payload": f'/choose{{"n":{i}}}'} for i in range(5)]
                 await message.output_channel.send_text_with_buttons(message.sender_id, "Pick one", buttons)
@@ -134,6 +137,7 @@ def channel_settings(sim: Sim, prefix: str, **overrides: Any) -> WhatsAppSetting
         mark_read=False,
         backoff_base=0.02,
         backoff_cap=0.2,
+        balance_interval=0.3,
         **overrides,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import defaultdict
 
 import aiohttp
 import pytest
@@ -67,15 +68,37 @@ async def test_acknowledged_message_survives_until_a_consumer_starts(
         await close_channel(first)
 
 
-async def test_two_replicas_never_handle_one_investor_concurrently(
+async def settled(*servers: ChannelServer, timeout: float = 15.0) -> None:
+    """Wait until every replica sees all the others and has yielded the partitions it does not own."""
+    for _ in range(int(timeout / 0.05)):
+        states = [s.channel.intake.status() for s in servers]
+        if all(st["members"] == len(servers) and st["balanced"] for st in states):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the consumer group did not settle: {states}")
+
+
+def texts_by_investor(bots: list[EchoBot]) -> dict[str, list[str]]:
+    handled: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for bot in bots:
+        for at, message in zip(bot.received_at, bot.received, strict=True):
+            handled[message.sender_id].append((at, str(message.text)))
+    return {wa_id: [text for _, text in sorted(items)] for wa_id, items in handled.items()}
+
+
+async def test_two_replicas_share_the_partitions_and_never_handle_one_investor_concurrently(
     sim: Sim, prefix: str, amqp_url: str, redis_url: str
 ) -> None:
     settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
-    a = await serve_channel(settings, EchoBot(delay=0.01))
-    b = await serve_channel(settings, EchoBot(delay=0.01))
+    active: dict[str, int] = defaultdict(int)  # shared: concurrency per investor across both replicas
+    a = await serve_channel(settings, EchoBot(delay=0.01, active=active))
+    b = await serve_channel(settings, EchoBot(delay=0.01, active=active))
     await sim.reset(a.webhook)
     investors = [f"9198000{i:05d}" for i in range(12)]
     try:
+        await settled(a, b)
+        owned = [set(s.channel.intake.status()["owned"]) for s in (a, b)]
+        assert owned[0] and owned[1] and not owned[0] & owned[1] and len(owned[0] | owned[1]) == settings.partitions
 
         async def converse(wa_id: str) -> None:
             for n in range(6):
@@ -90,15 +113,56 @@ async def test_two_replicas_never_handle_one_investor_concurrently(
         for wa_id in investors:
             mine = [r["payload"]["text"]["body"] for r in replies if r["wa_id"] == wa_id]
             assert mine == [f"echo: {wa_id}-{n}" for n in range(6)]
-        # Exclusivity across both replicas: per-sender activity never overlapped in either, and each
-        # investor was handled by exactly one replica (its partition's single active consumer).
         assert a.bot.max_active_per_sender <= 1 and b.bot.max_active_per_sender <= 1
+        # Each investor was handled by exactly one replica (its partition's owner), and both replicas worked.
         seen_a = {m.sender_id for m in a.bot.received}
         seen_b = {m.sender_id for m in b.bot.received}
-        assert not seen_a & seen_b
+        assert seen_a and seen_b and not seen_a & seen_b
     finally:
         await close_channel(a)
         await close_channel(b)
+
+
+async def test_a_replica_joining_under_load_takes_its_share_in_order_exactly_once(
+    sim: Sim, prefix: str, amqp_url: str, redis_url: str
+) -> None:
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url)
+    active: dict[str, int] = defaultdict(int)
+    a = await serve_channel(settings, EchoBot(delay=0.05, active=active))
+    await sim.reset(a.webhook)
+    investors = [f"9198100{i:05d}" for i in range(12)]
+    rounds = 8
+    b: ChannelServer | None = None
+    try:
+
+        async def converse(wa_id: str) -> None:
+            for n in range(rounds):
+                await sim.send(wa_id, text=f"{wa_id}-{n}")
+                await asyncio.sleep(0.05)
+
+        load = asyncio.gather(*(converse(w) for w in investors))
+        await asyncio.sleep(0.2)  # a is busy with every partition ...
+        b = await serve_channel(settings, EchoBot(delay=0.05, active=active))  # ... when b joins
+        await load
+        replies = await sim.wait_outbound(len(investors) * rounds, timeout=30)
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        keys = [r["payload"]["biz_opaque_callback_data"] for r in await sim.outbound()]
+        assert len(keys) == len(set(keys)) == len(investors) * rounds, "lost or duplicated replies"
+        for wa_id in investors:
+            mine = [r["payload"]["text"]["body"] for r in replies if r["wa_id"] == wa_id]
+            assert mine == [f"echo: {wa_id}-{n}" for n in range(rounds)]
+        # Handed over between two messages, never during one: no investor ever had two messages in flight.
+        assert a.bot.max_active_per_sender <= 1 and b.bot.max_active_per_sender <= 1
+        assert texts_by_investor([a.bot, b.bot]) == {w: [f"{w}-{n}" for n in range(rounds)] for w in investors}
+        assert b.bot.received, "the new replica never became active on any partition"
+        await settled(a, b)
+        assert set(b.channel.intake.status()["owned"]) == {
+            i for i in range(settings.partitions) if i not in a.channel.intake.status()["owned"]
+        }
+    finally:
+        await close_channel(a)
+        if b is not None:
+            await close_channel(b)
 
 
 async def test_failover_to_the_other_replica(sim: Sim, prefix: str, amqp_url: str, redis_url: str) -> None:
