@@ -1,19 +1,23 @@
 """Benchmark of the WhatsApp channel against Rasa's REST channel, on the same model, in the same run.
 
-    python bench/channel.py [--investors 40] [--messages 5] [--embedded] [--faults]
+    python bench/channel.py [--investors 40] [--messages 5] [--think-ms 1000] [--embedded] [--faults]
 
 Starts the simulator and one Rasa server (channels `rest` and `whatsapp`; RabbitMQ + Redis unless
 --embedded; webhooks through the gateway process `connectors.whatsapp.gateway` unless --no-gateway),
-then has many investors talk concurrently (closed loop: each waits for the reply before the
-next message; WhatsApp and REST rounds alternate) and prints:
+then has many investors talk concurrently (closed loop: each waits for the reply, then "types" for a
+random 0..2x`--think-ms` before the next message; WhatsApp and REST rounds alternate) and prints:
   * webhook acknowledgement latency p50/p99 (measured by the simulator, i.e. by "Meta");
-  * end-to-end latency p50/p99: investor message sent -> first reply received by the simulator;
+  * end-to-end latency p50/p99: webhook sent by the simulator -> first reply received by the simulator
+    (REST: request sent -> response received by the benchmark);
   * messages per second sustained; lost and duplicated replies (each reply carries its idempotency key
     `<inbound message id>:<n>` in biz_opaque_callback_data, so every reply is traced to its message);
   * the REST channel's end-to-end p50/p99 for the same conversations, and the ratio WhatsApp/REST.
 --faults adds a second run with 20 % injected throughput errors, a throughput cap of 20/s, Rasa killed (-9) and
 restarted mid-load, and RabbitMQ restarted once (rabbitmqctl stop_app/start_app); it reports lost/duplicated
 replies and the highest outbound rate the simulator saw.
+A second comparison with no think time (`burst_*` figures) has every investor send at the same instant,
+round after round: the worst case for acknowledgements (one event loop serves the whole burst) and the
+saturated throughput of both channels. `--think-ms 0` makes the headline run a burst run too.
 The last line is one JSON object with every figure.
 """
 
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -98,8 +103,20 @@ class Replies:
             self._task.cancel()
 
 
+async def think(think_ms: float) -> None:
+    """An investor's pause before the next message (uniform, mean `think_ms`): arrivals are not in lockstep."""
+    if think_ms > 0:
+        await asyncio.sleep(random.uniform(0, 2 * think_ms) / 1000)
+
+
 async def whatsapp_run(
-    sim: str, investors: list[str], messages: int, replies: Replies, timeout: float = 120.0, first: int = 0
+    sim: str,
+    investors: list[str],
+    messages: int,
+    replies: Replies,
+    timeout: float = 120.0,
+    first: int = 0,
+    think_ms: float = 0.0,
 ) -> dict[str, Any]:
     acks: list[float] = []
     e2e: list[float] = []
@@ -109,10 +126,12 @@ async def whatsapp_run(
     async def investor(session: aiohttp.ClientSession, wa_id: str) -> None:
         nonlocal unanswered
         for n in range(first, first + messages):
+            await think(think_ms)
             started = time.time()
             async with session.post(f"{sim}/_sim/inbound", json={"from": wa_id, "text": SCRIPT[n % len(SCRIPT)]}) as r:
                 result = await r.json()
             msg_id = result["ids"][0]
+            started = result.get("sent_at", started)  # webhook in -> reply at the simulator, one clock
             sent_ids.append(msg_id)
             if result["status"] == 200:
                 acks.append(result["ack_ms"])
@@ -129,13 +148,16 @@ async def whatsapp_run(
     return {"acks": acks, "e2e": e2e, "ids": sent_ids, "duration": duration, "unanswered": unanswered}
 
 
-async def rest_run(rasa: str, investors: list[str], messages: int, first: int = 0) -> dict[str, Any]:
+async def rest_run(
+    rasa: str, investors: list[str], messages: int, first: int = 0, think_ms: float = 0.0
+) -> dict[str, Any]:
     e2e: list[float] = []
     empty = 0
 
     async def investor(session: aiohttp.ClientSession, sender: str) -> None:
         nonlocal empty
         for n in range(first, first + messages):
+            await think(think_ms)
             started = time.time()
             body = {"sender": sender, "message": SCRIPT[n % len(SCRIPT)]}
             async with session.post(f"{rasa}/webhooks/rest/webhook", json=body) as r:
@@ -220,45 +242,34 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await replies.start()
         print(f"warm-up; {args.investors} investors x {args.messages} messages per channel", file=sys.stderr)
-        await whatsapp_run(sim, ["919000000001"], 3, replies)
-        await rest_run(rasa, ["919000000002"], 3)
+        warm = [f"9190{i:08d}" for i in range(args.investors)]  # every connection pool as wide as the load
+        await whatsapp_run(sim, warm, 1, replies)
+        await rest_run(rasa, [f"r{w}" for w in warm], 1)
 
         if args.only_faults:
             figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)
             print_table(figures["faults"])
             return figures
-        wa_ids = [f"9191{i:08d}" for i in range(args.investors)]
-        rest_ids = [f"9192{i:08d}" for i in range(args.investors)]
-        # Alternate rounds (every investor sends message n on WhatsApp, then on REST) so that the background
-        # load of a shared machine hits both channels alike.
-        wa: dict[str, Any] = {"acks": [], "e2e": [], "ids": [], "duration": 0.0, "unanswered": 0}
-        rest: dict[str, Any] = {"e2e": [], "duration": 0.0, "empty": 0}
-        for n in range(args.messages):
-            wa_round = await whatsapp_run(sim, wa_ids, 1, replies, first=n)
-            rest_round = await rest_run(rasa, rest_ids, 1, first=n)
-            for total, part in ((wa, wa_round), (rest, rest_round)):
-                for key, value in part.items():
-                    total[key] += value
+        figures |= {"investors": args.investors, "think_ms": args.think_ms}
+        runs = [("", args.think_ms, "9191", "9192")]
+        if args.think_ms > 0:
+            runs.append(("burst_", 0.0, "9193", "9194"))
+        all_ids: list[str] = []
+        for label, think_ms, wa_prefix, rest_prefix in runs:
+            print(f"{label or 'headline '}run: think time {think_ms:.0f} ms", file=sys.stderr)
+            wa_ids = [f"{wa_prefix}{i:08d}" for i in range(args.investors)]
+            rest_ids = [f"{rest_prefix}{i:08d}" for i in range(args.investors)]
+            part = await compare(sim, rasa, replies, wa_ids, rest_ids, args.messages, think_ms)
+            all_ids += part.pop("ids")
+            figures |= {f"{label}{key}": value for key, value in part.items()}
         await asyncio.sleep(2.0)  # late duplicates would show up now
-        lost, duplicated = integrity(wa["ids"], replies)
+        lost, duplicated = integrity(all_ids, replies)
         stats = await sim_call(sim, "GET", "/_sim/stats")
         figures |= {
-            "investors": args.investors,
-            "messages": len(wa["ids"]),
-            "ack_p50_ms": pct(wa["acks"], 50),
-            "ack_p99_ms": pct(wa["acks"], 99),
-            "ack_over_1s_pct": round(100 * sum(a > 1000 for a in wa["acks"]) / max(len(wa["acks"]), 1), 2),
-            "wa_e2e_p50_ms": pct(wa["e2e"], 50),
-            "wa_e2e_p99_ms": pct(wa["e2e"], 99),
-            "wa_msgs_per_s": round(len(wa["ids"]) / wa["duration"], 1),
-            "rest_e2e_p50_ms": pct(rest["e2e"], 50),
-            "rest_e2e_p99_ms": pct(rest["e2e"], 99),
-            "rest_msgs_per_s": round(len(rest["e2e"]) / rest["duration"], 1),
-            "wa_over_rest_p50": round(statistics.median(wa["e2e"]) / statistics.median(rest["e2e"]), 3),
             "lost": lost,
             "duplicated": duplicated,
             "graph_requests": stats.get("graph_requests"),
-            "status_webhooks": stats.get("webhooks_sent", 0) - len(wa["ids"]),
+            "status_webhooks": stats.get("webhooks_sent", 0) - len(all_ids) - len(warm),
         }
         print_table(figures)
         if args.faults or args.only_faults:
@@ -273,6 +284,42 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if durable:
             await purge(prefix, env)
     return figures
+
+
+async def compare(
+    sim: str,
+    rasa: str,
+    replies: Replies,
+    wa_ids: list[str],
+    rest_ids: list[str],
+    messages: int,
+    think_ms: float,
+) -> dict[str, Any]:
+    """Alternate rounds (every investor sends message n on WhatsApp, then on REST) so that the background
+    load of a shared machine hits both channels alike."""
+    wa: dict[str, Any] = {"acks": [], "e2e": [], "ids": [], "duration": 0.0, "unanswered": 0}
+    rest: dict[str, Any] = {"e2e": [], "duration": 0.0, "empty": 0}
+    for n in range(messages):
+        wa_round = await whatsapp_run(sim, wa_ids, 1, replies, first=n, think_ms=think_ms)
+        rest_round = await rest_run(rasa, rest_ids, 1, first=n, think_ms=think_ms)
+        for total, part in ((wa, wa_round), (rest, rest_round)):
+            for key, value in part.items():
+                total[key] += value
+    return {
+        "messages": len(wa["ids"]),
+        "ack_p50_ms": pct(wa["acks"], 50),
+        "ack_p99_ms": pct(wa["acks"], 99),
+        "ack_over_1s_pct": round(100 * sum(a > 1000 for a in wa["acks"]) / max(len(wa["acks"]), 1), 2),
+        "wa_e2e_p50_ms": pct(wa["e2e"], 50),
+        "wa_e2e_p99_ms": pct(wa["e2e"], 99),
+        "wa_msgs_per_s": round(len(wa["ids"]) / wa["duration"], 1),
+        "rest_e2e_p50_ms": pct(rest["e2e"], 50),
+        "rest_e2e_p99_ms": pct(rest["e2e"], 99),
+        "rest_msgs_per_s": round(len(rest["e2e"]) / rest["duration"], 1),
+        "wa_over_rest_p50": round(statistics.median(wa["e2e"]) / statistics.median(rest["e2e"]), 3),
+        "unanswered": wa["unanswered"],
+        "ids": wa["ids"],
+    }
 
 
 async def fault_run(
@@ -331,7 +378,8 @@ async def purge(prefix: str, env: dict[str, str]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.whatsapp.conftest import purge_prefix
 
-    await purge_prefix(prefix, env.get("AMQP_URL"), env.get("REDIS_URL"), partitions=16)
+    partitions = int(os.environ.get("WHATSAPP_PARTITIONS", "16"))
+    await purge_prefix(prefix, env.get("AMQP_URL"), env.get("REDIS_URL"), partitions=partitions)
 
 
 def print_table(figures: dict[str, Any]) -> None:
@@ -344,6 +392,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=int(os.environ.get("BENCH_INVESTORS", "40")))
     parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "5")))
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=float(os.environ.get("BENCH_THINK_MS", "1000")),
+        help="mean pause of an investor between the reply and their next message (0: all send at once)",
+    )
     parser.add_argument("--embedded", action="store_true", help="no RabbitMQ/Redis (in-process queue and state)")
     parser.add_argument("--faults", action="store_true", help="add the fault run (kills Rasa, restarts RabbitMQ)")
     parser.add_argument("--only-faults", action="store_true", help="skip the comparison, run only the fault run")

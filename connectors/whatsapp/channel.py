@@ -12,7 +12,8 @@ Webhook POST, in this order, so that nothing unverified is processed and nothing
 4. each message id claimed once (Redis SET NX, or in-process) -- a duplicate is acknowledged and dropped;
 5. messages handed to the intake (RabbitMQ with publisher confirms, or the in-process queue); a failure
    releases the claims and answers 503, so Meta's retry finds the message again;
-6. 200.
+6. read receipts sent in the background (blue ticks: the message is safe with us);
+7. 200.
 The intake then calls `handle()` one message at a time per investor, in order.
 """
 
@@ -178,8 +179,6 @@ class WhatsAppInput(InputChannel):
         """Run one investor message through Rasa (or answer it with a notice); raising = retry, then DLQ."""
         if self._agent is not None and not self._agent.is_ready():
             raise RuntimeError("Rasa agent has no model loaded")  # Rasa would silently drop the message
-        if self.settings.mark_read:
-            self._spawn(self.client.mark_read(message.id))
         output = WhatsAppOutput(self.client, reply_to=message.id)
         kind = message.notice_kind()
         if kind:
@@ -264,6 +263,11 @@ class WhatsAppInput(InputChannel):
             if fresh:
                 await asyncio.gather(*(self.client.record_inbound(m.wa_id, m.timestamp) for m in fresh))
                 await self.intake.put(fresh)
+                if self.settings.mark_read:
+                    # Blue ticks once the message is safe; sent by whoever took the webhook, which with the
+                    # gateway keeps this Graph call off Rasa's event loop (where it would compete with inference).
+                    for message in fresh:
+                        self._spawn(self.client.mark_read(message.id))
         except Exception:
             logger.exception("whatsapp.webhook.enqueue_failed messages=%d", len(fresh))
             for message_id in claimed:

@@ -29,7 +29,7 @@ import aiohttp
 from common.pii import mask_phone
 from connectors.whatsapp.messages import is_template, read_receipt
 from connectors.whatsapp.settings import WhatsAppSettings
-from connectors.whatsapp.store import RateLimited, StateStore
+from connectors.whatsapp.store import RateLimited, SendKeys, SendLimits, SendPlan, StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ PAIR_RATE = 131056  # too many messages to one recipient
 WINDOW_CLOSED = 131047  # more than 24 h since the investor's last message
 RETRYABLE_CODES = frozenset({1, 2, 4, 17, 341, 80007, THROUGHPUT, PAIR_RATE, 131000, 131016, 133004})
 IDEMPOTENCY_TTL = 7 * 24 * 3600
+PAIR_MAX_DELAY = 60.0  # a reply that would wait longer than this for the recipient's pair rate is refused
 
 
 class GraphError(Exception):
@@ -114,13 +115,27 @@ class GraphClient:
         # records) can be traced back to the investor message this reply answered.
         message = {"biz_opaque_callback_data": key[:512], **message}
         to = str(message.get("to", ""))
-        if not await self._claim(key):
-            logger.info("whatsapp.send.duplicate_suppressed key=%s", key)
-            return SendResult(key=key, duplicate=True)
+        s = self.settings
+        check_window = s.enforce_window and not is_template(message)
+        plan = await self.store.prepare_send(  # the usual case: claim, window and both limits in one call
+            SendKeys(self._k_out + key, self._k_window + to if check_window else None, self._k_pair + to, self._k_rate),
+            SendLimits(
+                self._lease, s.pair_interval, s.pair_burst, PAIR_MAX_DELAY, s.throughput_per_second, self._rate_window
+            ),
+        )
+        if plan.verdict == "busy":  # sent, or being sent, under this key: wait for that outcome
+            if not await self._claim(key):
+                logger.info("whatsapp.send.duplicate_suppressed key=%s", key)
+                return SendResult(key=key, duplicate=True)
+            plan = SendPlan("claimed")
         try:
-            if self.settings.enforce_window and not is_template(message) and not await self.window_open(to):
+            if plan.verdict == "window_closed" or (
+                plan.verdict == "claimed" and check_window and not await self.window_open(to)
+            ):
                 raise WindowClosed(WINDOW_CLOSED, "outside the 24-hour window: only a template may be sent")
-            wamid, attempts = await self._send_with_retries(message, to, key)
+            if plan.verdict == "pair_limited":
+                raise GraphError(PAIR_RATE, f"pair rate: next slot for this recipient in {plan.seconds:.0f}s")
+            wamid, attempts = await self._send_with_retries(message, to, key, plan)
         except OutcomeUnknown:
             await self.store.put(self._k_out + key, "unknown", IDEMPOTENCY_TTL)  # never sent again under this key
             raise
@@ -129,6 +144,10 @@ class GraphClient:
             raise
         await self.store.put(self._k_out + key, wamid or "sent", IDEMPOTENCY_TTL)
         return SendResult(key=key, wamid=wamid, attempts=attempts)
+
+    @property
+    def _rate_window(self) -> float:
+        return 1.0 + self.settings.throughput_margin
 
     @property
     def _lease(self) -> float:
@@ -155,11 +174,15 @@ class GraphClient:
             await asyncio.sleep(0.25)
         return False
 
-    async def _send_with_retries(self, message: dict[str, Any], to: str, key: str) -> tuple[str, int]:
+    async def _send_with_retries(self, message: dict[str, Any], to: str, key: str, plan: SendPlan) -> tuple[str, int]:
         s = self.settings
         for attempt in range(1, s.max_attempts + 1):
-            await self._wait_for_slots(to, key)
-            await self.store.put(self._k_out + key, "pending", self._lease)  # renew the lease
+            if attempt > 1 or plan.verdict == "claimed":
+                await self._wait_for_slots(to, key)
+                await self.store.put(self._k_out + key, "pending", self._lease)  # renew the lease
+            elif plan.verdict == "wait":  # pair slot reserved by prepare_send; throughput slot still to take
+                await self._sleep_holding(key, plan.seconds)
+                await self._take_throughput_slot(key)
             try:
                 return await self._post(message), attempt
             except GraphError as exc:
@@ -176,12 +199,15 @@ class GraphClient:
     async def _wait_for_slots(self, to: str, key: str) -> None:
         s = self.settings
         try:
-            pair_wait = await self.store.reserve_paced(self._k_pair + to, s.pair_interval, s.pair_burst, 60.0)
+            pair_wait = await self.store.reserve_paced(self._k_pair + to, s.pair_interval, s.pair_burst, PAIR_MAX_DELAY)
         except RateLimited as exc:
             raise GraphError(PAIR_RATE, f"pair rate: next slot for this recipient in {exc.wait:.0f}s") from exc
         await self._sleep_holding(key, pair_wait)
+        await self._take_throughput_slot(key)
+
+    async def _take_throughput_slot(self, key: str) -> None:
         while True:  # taken right before the request; a wait is exact, so this loops rarely
-            wait = await self.store.take_slot(self._k_rate, s.throughput_per_second, 1.0 + s.throughput_margin)
+            wait = await self.store.take_slot(self._k_rate, self.settings.throughput_per_second, self._rate_window)
             if wait <= 0:
                 return
             await self._sleep_holding(key, wait)

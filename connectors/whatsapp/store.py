@@ -19,38 +19,98 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-SLIDING_WINDOW_LUA = """
+# Lua fragments shared by the scripts below (Redis scripts cannot call each other).
+_NOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
-  return '0'
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + window - now + 0.001)
 """
 
-GCRA_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local max_delay = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local delay = tat - (burst - 1) * interval - now
-if delay < 0 then delay = 0 end
-if delay > max_delay then return tostring(-delay) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return tostring(delay)
+# Sliding window: 0 when a slot was taken now, otherwise the seconds until one frees up.
+_TAKE_SLOT_LUA = """
+local function take_slot(key, limit, window, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+    return 0
+  end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + window - now + 0.001
+end
 """
+
+# GCRA: the delay before the reserved send (reservation committed), or -delay when over max_delay (nothing kept).
+_RESERVE_PACED_LUA = """
+local function reserve_paced(key, interval, burst, max_delay)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local delay = tat - (burst - 1) * interval - now
+  if delay < 0 then delay = 0 end
+  if delay > max_delay then return -delay end
+  local new_tat = tat + interval
+  redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+  return delay
+end
+"""
+
+SLIDING_WINDOW_LUA = (
+    _NOW_LUA + _TAKE_SLOT_LUA + "return tostring(take_slot(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]))"
+)
+
+GCRA_LUA = (
+    _NOW_LUA
+    + _RESERVE_PACED_LUA
+    + "return tostring(reserve_paced(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])))"
+)
+
+# The first attempt of a send in one round trip: claim the idempotency key (lease), check the 24-hour window,
+# reserve the recipient's pair-rate slot, take a throughput slot. Every await before the request is a chance
+# for Rasa's event loop to start another message's inference (~15-20 ms on two cores): one call, not five.
+# Returns {verdict, seconds}: go | wait (reserved pair slot due in `seconds`, throughput not taken yet) |
+# busy (key claimed by someone else) | window_closed | pair_limited (next slot in `seconds`).
+PREPARE_SEND_LUA = (
+    _NOW_LUA
+    + _TAKE_SLOT_LUA
+    + _RESERVE_PACED_LUA
+    + """
+if not redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[1]) then return {'busy', '0'} end
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {'window_closed', '0'} end
+local pair = reserve_paced(KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+if pair < 0 then return {'pair_limited', tostring(-pair)} end
+if pair > 0 then return {'wait', tostring(pair)} end
+if take_slot(KEYS[4], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]) > 0 then return {'wait', '0'} end
+return {'go', '0'}
+"""
+)
+
+
+@dataclass(frozen=True)
+class SendKeys:
+    out: str  # idempotency key of this outgoing message
+    window: str | None  # the recipient's 24-hour window; None = templates, no window check
+    pair: str  # the recipient's pair-rate schedule
+    rate: str  # the number's throughput window
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    lease: float
+    pair_interval: float
+    pair_burst: int
+    pair_max_delay: float
+    rate_limit: int
+    rate_window: float
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What `prepare_send` found; the Graph client acts on it (graph.py)."""
+
+    verdict: str  # go | wait | busy | window_closed | pair_limited
+    seconds: float = 0.0
 
 
 HEARTBEAT_LUA = """
@@ -80,6 +140,7 @@ class StateStore(Protocol):
     async def incr(self, key: str) -> int: ...
     async def take_slot(self, key: str, limit: int, window: float) -> float: ...
     async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float: ...
+    async def prepare_send(self, keys: SendKeys, limits: SendLimits) -> SendPlan: ...
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]: ...
     async def leave(self, key: str, member: str) -> None: ...
     async def close(self) -> None: ...
@@ -95,6 +156,7 @@ class RedisStore:
         self._sliding = self.redis.register_script(SLIDING_WINDOW_LUA)
         self._gcra = self.redis.register_script(GCRA_LUA)
         self._heartbeat = self.redis.register_script(HEARTBEAT_LUA)
+        self._prepare_send = self.redis.register_script(PREPARE_SEND_LUA)
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
@@ -120,6 +182,22 @@ class RedisStore:
         if delay < 0:
             raise RateLimited(-delay)
         return delay
+
+    async def prepare_send(self, keys: SendKeys, limits: SendLimits) -> SendPlan:
+        verdict, seconds = await self._prepare_send(
+            keys=[keys.out, keys.window or keys.out, keys.pair, keys.rate],
+            args=[
+                int(limits.lease * 1000),
+                "1" if keys.window else "0",
+                limits.pair_interval,
+                limits.pair_burst,
+                limits.pair_max_delay,
+                limits.rate_limit,
+                limits.rate_window,
+                uuid.uuid4().hex,
+            ],
+        )
+        return SendPlan(str(verdict), float(seconds))
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         """Mark `member` alive (Redis's clock) and return every member seen within `ttl`, sorted."""
@@ -193,6 +271,22 @@ class MemoryStore:
         new_tat = tat + interval
         self._values[key] = (str(new_tat), new_tat + 1)
         return delay
+
+    async def prepare_send(self, keys: SendKeys, limits: SendLimits) -> SendPlan:
+        """Same steps as PREPARE_SEND_LUA; atomic here because nothing awaits in between."""
+        if not await self.claim(keys.out, "pending", limits.lease):
+            return SendPlan("busy")
+        if keys.window and self._live(keys.window) is None:
+            return SendPlan("window_closed")
+        try:
+            pair = await self.reserve_paced(keys.pair, limits.pair_interval, limits.pair_burst, limits.pair_max_delay)
+        except RateLimited as exc:
+            return SendPlan("pair_limited", exc.wait)
+        if pair > 0:
+            return SendPlan("wait", pair)
+        if await self.take_slot(keys.rate, limits.rate_limit, limits.rate_window) > 0:
+            return SendPlan("wait")
+        return SendPlan("go")
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         now = time.time()

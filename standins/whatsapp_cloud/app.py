@@ -239,7 +239,8 @@ class Simulator:
             record.webhook_status, record.ack_ms = status, ack_ms
             record.status = "sent" if status == 200 else "pending"
             self._publish({"event": "status", "id": record.id, "status": record.status})
-        return {"ids": [m["id"] for m in messages], "status": status, "ack_ms": ack_ms}
+        # sent_at: when "Meta" sent the webhook, on the clock that also stamps replies (end-to-end latency).
+        return {"ids": [m["id"] for m in messages], "status": status, "ack_ms": ack_ms, "sent_at": now}
 
     async def send_statuses(
         self, record: Record, states: list[str], errors: list[dict[str, Any]] | None = None

@@ -129,17 +129,16 @@ def prefix(run_id: str) -> str:
 
 
 def channel_settings(sim: Sim, prefix: str, **overrides: Any) -> WhatsAppSettings:
-    return replace(
-        WhatsAppSettings(),
-        api_url=sim.api_url,
-        prefix=prefix,
-        partitions=4,
-        mark_read=False,
-        backoff_base=0.02,
-        backoff_cap=0.2,
-        balance_interval=0.3,
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "api_url": sim.api_url,
+        "prefix": prefix,
+        "partitions": 4,
+        "mark_read": False,
+        "backoff_base": 0.02,
+        "backoff_cap": 0.2,
+        "balance_interval": 0.3,
+    }
+    return replace(WhatsAppSettings(), **(defaults | overrides))
 
 
 async def serve_channel(settings: WhatsAppSettings, bot: EchoBot, start: bool = True) -> ChannelServer:

@@ -46,6 +46,26 @@ async def test_durable_roundtrip_dedupe_and_order(durable: ChannelServer, sim: S
     assert len(replies) == 3
 
 
+async def test_read_receipt_once_the_message_is_safe_even_before_rasa_takes_it(
+    sim: Sim, prefix: str, amqp_url: str, redis_url: str
+) -> None:
+    settings = channel_settings(sim, prefix, amqp_url=amqp_url, redis_url=redis_url, mark_read=True)
+    gateway = await serve_channel(settings, EchoBot(), start=False)  # accepts and queues, consumes nothing
+    await sim.reset(gateway.webhook)
+    try:
+        result = await sim.send(meta.INVESTOR, text="seen?")
+        assert result["status"] == 200
+        for _ in range(100):
+            stats = await sim.call("GET", "/_sim/stats")
+            if stats.get("marked_read"):
+                break
+            await asyncio.sleep(0.05)
+        assert stats["marked_read"] == 1
+        assert await sim.outbound() == []  # nobody answered: the tick means "safe with us", not "answered"
+    finally:
+        await close_channel(gateway)
+
+
 async def test_acknowledged_message_survives_until_a_consumer_starts(
     sim: Sim, prefix: str, amqp_url: str, redis_url: str
 ) -> None:
