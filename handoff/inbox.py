@@ -27,6 +27,17 @@ def _json_error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
+# The service's refusals, caught around each ticket transaction (not app-wide: a KeyError elsewhere is a bug,
+# not a 404). LookupError = no such ticket.
+REFUSALS = (LookupError, service.Forbidden, service.Conflict)
+
+
+def _refused(exc: Exception) -> HTTPResponse:
+    """One mapping of a refusal to its HTTP status."""
+    status = 403 if isinstance(exc, service.Forbidden) else 409 if isinstance(exc, service.Conflict) else 404
+    return _json_error(status, str(exc))
+
+
 def _client(request: Request) -> str:
     return str(request.headers.get("x-forwarded-for", "").split(",")[0].strip() or request.ip)
 
@@ -179,10 +190,8 @@ async def ticket(request: Request, ticket_id: int) -> HTTPResponse:
             view = service.ticket_view(s, t, agent, window_hours=settings.window_hours)
             view["template"] = settings.reopen_template
             return response.json(view)
-    except LookupError as exc:
-        return _json_error(404, str(exc))
-    except service.Forbidden as exc:
-        return _json_error(403, str(exc))
+    except REFUSALS as exc:
+        return _refused(exc)
 
 
 async def _mutate(request: Request, ticket_id: int, action: Any, *, needs_owner: bool = True) -> HTTPResponse:
@@ -195,12 +204,8 @@ async def _mutate(request: Request, ticket_id: int, action: Any, *, needs_owner:
             t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=needs_owner)
             result = action(s, t, s.get(Agent, agent.id)) or {}
             data = {"status": t.status, "assigned_agent_id": t.assigned_agent_id}
-    except LookupError as exc:
-        return _json_error(404, str(exc))
-    except service.Forbidden as exc:
-        return _json_error(403, str(exc))
-    except service.Conflict as exc:
-        return _json_error(409, str(exc))
+    except REFUSALS as exc:
+        return _refused(exc)
     _publish_ticket(request, ticket_id, data)
     return response.json({"ok": True, **data, **result})
 
@@ -274,12 +279,8 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
             sender_id = conv.sender_id
             live = message_payload(msg)
             msg_id = msg.id
-    except LookupError as exc:
-        return _json_error(404, str(exc))
-    except service.Forbidden as exc:
-        return _json_error(403, str(exc))
-    except service.Conflict as exc:
-        return _json_error(409, str(exc))
+    except REFUSALS as exc:
+        return _refused(exc)
     request.app.ctx.live.publish("message", live)
     custom = (
         {"type": "template", "template": {"name": settings.reopen_template, "language": {"code": "en"}}}
@@ -324,12 +325,8 @@ async def close(request: Request, ticket_id: int) -> HTTPResponse:
             t.resolved_at = utcnow()
             sender_id = t.conversation.sender_id
             s.add(Audit(action="ticket_closed", agent_id=agent.id, ticket_id=t.id, detail={}))
-    except LookupError as exc:
-        return _json_error(404, str(exc))
-    except service.Forbidden as exc:
-        return _json_error(403, str(exc))
-    except service.Conflict as exc:
-        return _json_error(409, str(exc))
+    except REFUSALS as exc:
+        return _refused(exc)
     try:
         await request.app.ctx.rasa.resume(sender_id)
     except RasaError as exc:
