@@ -9,7 +9,8 @@ Webhook POST, in this order, so that nothing unverified is processed and nothing
 1. signature check on the raw body (403 when missing or wrong, nothing parsed);
 2. parse (400 with a log line when malformed);
 3. statuses recorded (never answered);
-4. each message id claimed once (Redis SET NX, or in-process) -- a duplicate is acknowledged and dropped;
+4. each message id claimed once (Redis SET NX, or in-process) -- a duplicate is acknowledged and dropped --
+   and the investor's 24-hour window opened, in the same call;
 5. messages handed to the intake (RabbitMQ with publisher confirms, or the in-process queue); a failure
    releases the claims and answers 503, so Meta's retry finds the message again;
 6. read receipts sent in the background (blue ticks: the message is safe with us);
@@ -255,13 +256,13 @@ class WhatsAppInput(InputChannel):
         p = self.settings.prefix
         try:
             for message in batch.messages:
-                if await self.store.claim(f"{p}:seen:{message.id}", "1", self.settings.dedupe_ttl):
+                seen = f"{p}:seen:{message.id}"
+                if await self.client.accept_inbound(seen, self.settings.dedupe_ttl, message.wa_id, message.timestamp):
                     claimed.append(message.id)
                     fresh.append(message)
                 else:
                     logger.info("whatsapp.webhook.duplicate id=%s", message.id)
             if fresh:
-                await asyncio.gather(*(self.client.record_inbound(m.wa_id, m.timestamp) for m in fresh))
                 await self.intake.put(fresh)
                 if self.settings.mark_read:
                     # Blue ticks once the message is safe; sent by whoever took the webhook, which with the

@@ -96,13 +96,11 @@ class GraphClient:
             self._session = None
 
     # ----- 24-hour customer-service window ----------------------------------------------------------------
-    async def record_inbound(self, wa_id: str, timestamp: int) -> None:
-        """An investor message (re)opens their window for 24 hours from the time they sent it."""
+    async def accept_inbound(self, seen_key: str, seen_ttl: float, wa_id: str, timestamp: int) -> bool:
+        """Claim an investor message's id (False: a duplicate) and (re)open their 24-hour window from the time
+        they sent it -- one round trip, on the webhook's acknowledgement path."""
         remaining = self.settings.window_seconds - (time.time() - timestamp)
-        if remaining > 0:
-            current = await self.store.get(self._k_window + wa_id)
-            if current is None or int(current) < timestamp:
-                await self.store.put(self._k_window + wa_id, str(timestamp), remaining)
+        return await self.store.accept_inbound(seen_key, seen_ttl, self._k_window + wa_id, timestamp, remaining)
 
     async def window_open(self, wa_id: str) -> bool:
         return await self.store.get(self._k_window + wa_id) is not None

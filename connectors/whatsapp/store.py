@@ -87,6 +87,20 @@ return {'go', '0'}
 )
 
 
+# An investor message accepted in one round trip: its id claimed once (dedupe), and the investor's 24-hour
+# window (re)opened from the time they sent it, never moved backwards by a late duplicate or retry.
+ACCEPT_INBOUND_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+if tonumber(ARGV[3]) > 0 then
+  local current = redis.call('GET', KEYS[2])
+  if (not current) or tonumber(current) < tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  end
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class SendKeys:
     out: str  # idempotency key of this outgoing message
@@ -141,6 +155,9 @@ class StateStore(Protocol):
     async def take_slot(self, key: str, limit: int, window: float) -> float: ...
     async def reserve_paced(self, key: str, interval: float, burst: int, max_delay: float) -> float: ...
     async def prepare_send(self, keys: SendKeys, limits: SendLimits) -> SendPlan: ...
+    async def accept_inbound(
+        self, seen_key: str, seen_ttl: float, window_key: str, timestamp: int, window_ttl: float
+    ) -> bool: ...
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]: ...
     async def leave(self, key: str, member: str) -> None: ...
     async def close(self) -> None: ...
@@ -157,6 +174,7 @@ class RedisStore:
         self._gcra = self.redis.register_script(GCRA_LUA)
         self._heartbeat = self.redis.register_script(HEARTBEAT_LUA)
         self._prepare_send = self.redis.register_script(PREPARE_SEND_LUA)
+        self._accept_inbound = self.redis.register_script(ACCEPT_INBOUND_LUA)
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
@@ -198,6 +216,12 @@ class RedisStore:
             ],
         )
         return SendPlan(str(verdict), float(seconds))
+
+    async def accept_inbound(
+        self, seen_key: str, seen_ttl: float, window_key: str, timestamp: int, window_ttl: float
+    ) -> bool:
+        args = [int(seen_ttl * 1000), timestamp, max(int(window_ttl * 1000), 0)]
+        return bool(await self._accept_inbound(keys=[seen_key, window_key], args=args))
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         """Mark `member` alive (Redis's clock) and return every member seen within `ttl`, sorted."""
@@ -287,6 +311,16 @@ class MemoryStore:
         if await self.take_slot(keys.rate, limits.rate_limit, limits.rate_window) > 0:
             return SendPlan("wait")
         return SendPlan("go")
+
+    async def accept_inbound(
+        self, seen_key: str, seen_ttl: float, window_key: str, timestamp: int, window_ttl: float
+    ) -> bool:
+        if not await self.claim(seen_key, "1", seen_ttl):
+            return False
+        current = self._live(window_key)
+        if window_ttl > 0 and (current is None or int(current) < timestamp):
+            self._values[window_key] = (str(timestamp), time.time() + window_ttl)
+        return True
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         now = time.time()

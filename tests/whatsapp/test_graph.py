@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -19,6 +20,12 @@ from tests.whatsapp.conftest import ChannelServer, Sim, channel_settings, purge_
 TO = meta.INVESTOR
 
 
+async def investor_wrote(graph: GraphClient, wa_id: str) -> None:
+    """A message from the investor just arrived: their 24-hour window is open."""
+    seen = f"{graph.settings.prefix}:seen:wamid.{uuid.uuid4().hex}"
+    assert await graph.accept_inbound(seen, 60, wa_id, int(time.time()))
+
+
 @pytest.fixture
 async def settings(sim: Sim, prefix: str) -> AsyncIterator[WhatsAppSettings]:
     await sim.reset("http://127.0.0.1:1/unused")
@@ -28,7 +35,7 @@ async def settings(sim: Sim, prefix: str) -> AsyncIterator[WhatsAppSettings]:
 @pytest.fixture
 async def client(settings: WhatsAppSettings) -> AsyncIterator[GraphClient]:
     graph = GraphClient(settings, MemoryStore())
-    await graph.record_inbound(TO, int(time.time()))
+    await investor_wrote(graph, TO)
     yield graph
     await graph.close()
 
@@ -64,7 +71,7 @@ async def test_window_closed_only_templates_go_out(client: GraphClient, sim: Sim
 
 async def test_throughput_errors_are_retried_and_each_message_sent_once(settings: WhatsAppSettings, sim: Sim) -> None:
     client = GraphClient(replace(settings, max_attempts=12), MemoryStore())
-    await client.record_inbound(TO, int(time.time()))
+    await investor_wrote(client, TO)
     await sim.call("POST", "/_sim/faults", {"throughput_error_rate": 0.3, "server_error_rate": 0.1})
     try:
         results = await asyncio.gather(*(client.send(wa.text_messages(TO, f"m{i}")[0]) for i in range(30)))
@@ -89,7 +96,7 @@ async def test_permanent_errors_are_not_retried(client: GraphClient, sim: Sim) -
 
 async def test_idempotency_key_and_slow_success_never_duplicate(settings: WhatsAppSettings, sim: Sim) -> None:
     graph = GraphClient(replace(settings, request_timeout=0.3), MemoryStore())
-    await graph.record_inbound(TO, int(time.time()))
+    await investor_wrote(graph, TO)
     try:
         assert not (await graph.send(wa.text_messages(TO, "once")[0], key="in-1:1")).duplicate
         assert (await graph.send(wa.text_messages(TO, "once")[0], key="in-1:1")).duplicate
@@ -114,7 +121,7 @@ async def test_throughput_cap_is_shared_across_replicas(
     try:
         for graph in replicas:
             for r in recipients:
-                await graph.record_inbound(r, int(time.time()))
+                await investor_wrote(graph, r)
         started = time.monotonic()
         await asyncio.gather(*(replicas[i % 2].send(wa.text_messages(r, "hi")[0]) for i, r in enumerate(recipients)))
         elapsed = time.monotonic() - started
@@ -131,7 +138,7 @@ async def test_throughput_cap_is_shared_across_replicas(
 
 async def test_pair_rate_paces_one_recipient(settings: WhatsAppSettings, sim: Sim) -> None:
     graph = GraphClient(replace(settings, pair_interval=0.2, pair_burst=3), MemoryStore())
-    await graph.record_inbound(TO, int(time.time()))
+    await investor_wrote(graph, TO)
     try:
         started = time.monotonic()
         for i in range(6):
@@ -157,7 +164,7 @@ async def test_window_failure_reported_by_meta_is_recorded(embedded: ChannelServ
 async def test_a_dead_senders_claim_expires_and_the_reply_still_goes_out(settings: WhatsAppSettings, sim: Sim) -> None:
     """kill -9 between claiming a reply and sending it: the redelivered message sends it after the lease."""
     graph = GraphClient(replace(settings, request_timeout=0.5, backoff_cap=0.1), MemoryStore())
-    await graph.record_inbound(TO, int(time.time()))
+    await investor_wrote(graph, TO)
     try:
         await graph.store.claim(f"{settings.prefix}:out:in-9:1", "pending", 0.8)  # the dead replica's lease
         started = time.monotonic()
@@ -167,3 +174,24 @@ async def test_a_dead_senders_claim_expires_and_the_reply_still_goes_out(setting
         assert [r["payload"]["text"]["body"] for r in await sim.outbound(TO)] == ["late, not lost"]
     finally:
         await graph.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_an_inbound_message_is_claimed_once_and_never_moves_the_window_back(
+    kind: str, settings: WhatsAppSettings, redis_url: str, prefix: str
+) -> None:
+    store = MemoryStore() if kind == "memory" else RedisStore(redis_url)
+    graph = GraphClient(settings, store)
+    now, late = int(time.time()), "919999999998"
+    try:
+        assert await graph.accept_inbound(f"{prefix}:seen:a", 60, TO, now)
+        assert not await graph.accept_inbound(f"{prefix}:seen:a", 60, TO, now)  # Meta's retry: a duplicate
+        assert await graph.accept_inbound(f"{prefix}:seen:b", 60, TO, now - 100)  # an older message, late
+        assert await store.get(f"{prefix}:window:{TO}") == str(now)  # the window still runs from the newest
+        assert await graph.window_open(TO)
+        # A message sent more than 24 hours ago is processed, but opens no window.
+        assert await graph.accept_inbound(f"{prefix}:seen:c", 60, late, now - settings.window_seconds - 5)
+        assert not await graph.window_open(late)
+    finally:
+        await store.close()
+        await purge_prefix(prefix, None, redis_url)
