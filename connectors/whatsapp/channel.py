@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -40,12 +39,14 @@ from connectors.whatsapp.intake import Intake, make_intake
 from connectors.whatsapp.models import InboundMessage, PayloadError, StatusUpdate, parse_webhook
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.signature import HEADER, is_valid
-from connectors.whatsapp.store import StateStore, make_store
+from connectors.whatsapp.store import StateStore, StatusKeys, make_store
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "whatsapp"
 STATUS_TTL = 7 * 24 * 3600
+# A message's statuses only move forward; Meta may deliver their webhooks out of order.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
 
 class WhatsAppOutput(OutputChannel):
@@ -219,11 +220,12 @@ class WhatsAppInput(InputChannel):
     async def record_status(self, status: StatusUpdate) -> None:
         """Delivery statuses are kept for a week and counted; failures are logged with Meta's error codes."""
         p = self.settings.prefix
-        if not await self.store.claim(f"{p}:status-seen:{status.id}:{status.status}", "1", STATUS_TTL):
-            return  # Meta duplicates status webhooks too
+        keys = StatusKeys(
+            f"{p}:status-seen:{status.id}:{status.status}", f"{p}:status:{status.id}", f"{p}:statuses:{status.status}"
+        )
         record = {"status": status.status, "timestamp": status.timestamp, "errors": status.error_codes}
-        await self.store.put(f"{p}:status:{status.id}", json.dumps(record), STATUS_TTL)
-        await self.store.incr(f"{p}:statuses:{status.status}")
+        if not await self.store.record_status(keys, record, STATUS_RANK.get(status.status, 0), STATUS_TTL):
+            return  # Meta duplicates status webhooks too
         if status.status == "failed":
             logger.warning(
                 "whatsapp.status.failed id=%s to=%s codes=%s",

@@ -17,6 +17,7 @@ Both answer with the exact time to wait, so waiting callers do not spin.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -101,6 +102,25 @@ return 1
 """
 
 
+# A delivery status, once per (message, status), in one round trip: counted, and kept unless the message already
+# has a later one -- Meta does not order status webhooks, and a late 'delivered' must not overwrite 'read'.
+RECORD_STATUS_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('INCR', KEYS[3])
+local current = redis.call('GET', KEYS[2])
+if current and tonumber(cjson.decode(current)['rank'] or 0) > tonumber(ARGV[2]) then return 1 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class StatusKeys:
+    seen: str  # this (message, status) pair was recorded
+    record: str  # the message's latest status
+    counter: str  # how many of this status
+
+
 @dataclass(frozen=True)
 class SendKeys:
     out: str  # idempotency key of this outgoing message
@@ -158,6 +178,7 @@ class StateStore(Protocol):
     async def accept_inbound(
         self, seen_key: str, seen_ttl: float, window_key: str, timestamp: int, window_ttl: float
     ) -> bool: ...
+    async def record_status(self, keys: StatusKeys, record: dict[str, Any], rank: int, ttl: float) -> bool: ...
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]: ...
     async def leave(self, key: str, member: str) -> None: ...
     async def close(self) -> None: ...
@@ -175,6 +196,7 @@ class RedisStore:
         self._heartbeat = self.redis.register_script(HEARTBEAT_LUA)
         self._prepare_send = self.redis.register_script(PREPARE_SEND_LUA)
         self._accept_inbound = self.redis.register_script(ACCEPT_INBOUND_LUA)
+        self._record_status = self.redis.register_script(RECORD_STATUS_LUA)
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
@@ -222,6 +244,11 @@ class RedisStore:
     ) -> bool:
         args = [int(seen_ttl * 1000), timestamp, max(int(window_ttl * 1000), 0)]
         return bool(await self._accept_inbound(keys=[seen_key, window_key], args=args))
+
+    async def record_status(self, keys: StatusKeys, record: dict[str, Any], rank: int, ttl: float) -> bool:
+        value = json.dumps({**record, "rank": rank})
+        args = [value, rank, int(ttl * 1000)]
+        return bool(await self._record_status(keys=[keys.seen, keys.record, keys.counter], args=args))
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         """Mark `member` alive (Redis's clock) and return every member seen within `ttl`, sorted."""
@@ -320,6 +347,15 @@ class MemoryStore:
         current = self._live(window_key)
         if window_ttl > 0 and (current is None or int(current) < timestamp):
             self._values[window_key] = (str(timestamp), time.time() + window_ttl)
+        return True
+
+    async def record_status(self, keys: StatusKeys, record: dict[str, Any], rank: int, ttl: float) -> bool:
+        if not await self.claim(keys.seen, "1", ttl):
+            return False
+        await self.incr(keys.counter)
+        current = self._live(keys.record)
+        if current is None or int(json.loads(current).get("rank", 0)) <= rank:
+            self._values[keys.record] = (json.dumps({**record, "rank": rank}), time.time() + ttl)
         return True
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:

@@ -24,6 +24,7 @@ from tests.whatsapp.conftest import (
     purge_prefix,
     serve_channel,
 )
+from tests.whatsapp.test_webhook import post_signed
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +274,20 @@ async def test_gateway_process_accepts_and_a_replica_answers(
     finally:
         gateway.stop()
         await close_channel(replica)
+
+
+async def statuses_out_of_order(served: ChannelServer) -> None:
+    # Meta does not order status webhooks: 'read' arrives first, then a late 'delivered', 'sent' and a retry.
+    for status in (meta.STATUS_READ, meta.STATUS_DELIVERED, meta.STATUS_SENT, meta.STATUS_DELIVERED):
+        assert (await post_signed(served, meta.webhook(statuses=[status])))[0] == 200
+    store, p = served.channel.store, served.channel.settings.prefix
+    assert json.loads(await store.get(f"{p}:status:wamid.OUT1") or "{}")["status"] == "read"
+    assert [await store.get(f"{p}:statuses:{s}") for s in ("read", "delivered", "sent")] == ["1", "1", "1"]
+
+
+async def test_statuses_never_go_backwards_and_count_once_in_redis(durable: ChannelServer) -> None:
+    await statuses_out_of_order(durable)
+
+
+async def test_statuses_never_go_backwards_and_count_once_in_process(embedded: ChannelServer) -> None:
+    await statuses_out_of_order(embedded)
