@@ -40,11 +40,27 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 IST = ZoneInfo("Asia/Kolkata")
 
 
+def preset_reason(tracker: Tracker) -> str | None:
+    """A reason another action set for *this* handoff: only while the investor's current message answers it
+    (say, 'Talk to a person' under the outage notice). Set earlier in the conversation, it must not label a
+    later, unrelated request: the account system may long be back by then."""
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users += 1
+            if users > 1:
+                return None
+        elif event.get("event") == "slot" and event.get("name") == REASON_SLOT:
+            value = event.get("value")
+            return str(value) if value in REASONS else None
+    return None
+
+
 def handoff_reason(tracker: Tracker) -> str:
-    """Why the bot hands over: an explicit reason set by another action wins, then what the events show."""
-    preset = tracker.get_slot(REASON_SLOT)
-    if preset in REASONS:
-        return str(preset)
+    """Why the bot hands over: a reason set by another action for this turn wins, then what the events show."""
+    preset = preset_reason(tracker)
+    if preset:
+        return preset
     text = (tracker.latest_message or {}).get("text") or ""
     if COMPLAINT_RE.search(text):
         return "complaint"

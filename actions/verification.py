@@ -29,6 +29,7 @@ from rasa_sdk.types import DomainDict
 from actions.api import AccountsClient, ApiUnavailable, NotFound, OtpExpired, OtpLocked, get_client
 from actions.api.accounts import idempotency_key
 from actions.formatting import AGENT_BUTTON, button
+from actions.handoff import REASON_SLOT
 from common.config import env_float
 from common.pii import mask_phone
 
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 # Entities an account question may carry; they are kept across verification in `pending_args`.
 ARG_ENTITIES = ("folio", "scheme", "statement_type", "contact_field", "sip_ref", "date")
 CODE_RE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
-HANDOFF_REASON_SLOT = "handoff_reason"
 
 
 def idle_seconds() -> float:
@@ -73,7 +73,7 @@ def unavailable(dispatcher: CollectingDispatcher) -> list[EventType]:
     """The honest answer while the account system is down or slow, with a way to a person."""
     dispatcher.utter_message(response="utter_account_unavailable", buttons=[AGENT_BUTTON, button("Try again later",
                                                                                                  "/greet")])
-    return [SlotSet(HANDOFF_REASON_SLOT, "account_api_down")]
+    return [SlotSet(REASON_SLOT, "account_api_down")]
 
 
 @dataclass

@@ -35,7 +35,15 @@ def test_reasons() -> None:
         "repeated_fallback"
     )
     assert handoff_reason(tracker([], text="I want to file a complaint")) == "complaint"
-    assert handoff_reason(tracker([], slots={"handoff_reason": "account_api_down"})) == "account_api_down"
+    outage = {"event": "slot", "name": "handoff_reason", "value": "account_api_down"}
+    slots = {"handoff_reason": "account_api_down"}
+    # 'Talk to a person' right under the outage notice: that is why.
+    assert handoff_reason(tracker([user("check_portfolio"), outage, user("talk_to_agent")], slots=slots)) == (
+        "account_api_down"
+    )
+    # The same slot left over from earlier in the conversation does not label a later request.
+    later = [user("check_portfolio"), outage, user("greet"), user("talk_to_agent")]
+    assert handoff_reason(tracker(later, slots=slots)) == "asked_for_human"
 
 
 def test_business_hours_in_ist() -> None:
