@@ -183,6 +183,7 @@ class AmqpIntake:
         self.balanced = False
         self._members: list[str] = []
         self._parts: dict[int, _Partition] = {}
+        self._yielding: set[int] = set()
         self._handler: Handler | None = None
         self._balance_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -256,7 +257,10 @@ class AmqpIntake:
         if add_callback is not None:
             # After a broker restart the consumers re-register in random order: yield foreign partitions again.
             add_callback(lambda *_: self._forget_view())
-        await self._balance_once()
+        try:
+            await self._balance_once()
+        except Exception:  # Redis away: consume anyway (safety comes from RabbitMQ); balance when it is back
+            logger.exception("whatsapp.intake.balance_failed member=%s", self.member_id)
         self._balance_task = asyncio.create_task(self._balance_forever())
 
     async def _subscribe(self, index: int) -> _Partition:
@@ -320,6 +324,9 @@ class AmqpIntake:
                 logger.exception("whatsapp.intake.balance_failed member=%s", self.member_id)
 
     async def _balance_once(self) -> None:
+        for index in range(self.partitions):  # a subscription lost in a failed yield: every partition needs us
+            if index not in self._parts and index not in self._yielding:
+                self._parts[index] = await self._subscribe(index)
         members = await self.store.heartbeat(f"{self.prefix}:members", self.member_id, self.member_ttl)
         if members == self._members and self.balanced:
             return
@@ -344,11 +351,16 @@ class AmqpIntake:
             if part.closing or self._parts.get(index) is not part:
                 return
             part.closing = True
+            del self._parts[index]  # until subscribed again; _balance_once re-subscribes if that fails
+            self._yielding.add(index)
             try:
-                await part.channel.close()
-            except Exception:
-                logger.warning("whatsapp.intake.yield_close_failed partition=%d", index, exc_info=True)
-            self._parts[index] = await self._subscribe(index)
+                try:
+                    await part.channel.close()
+                except Exception:
+                    logger.warning("whatsapp.intake.yield_close_failed partition=%d", index, exc_info=True)
+                self._parts[index] = await self._subscribe(index)
+            finally:
+                self._yielding.discard(index)
         logger.debug("whatsapp.intake.yielded partition=%d", index)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
