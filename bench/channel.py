@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,14 @@ async def think(think_ms: float) -> None:
         await asyncio.sleep(random.uniform(0, 2 * think_ms) / 1000)
 
 
+async def concurrently(investors: list[str], talk: Callable[[aiohttp.ClientSession, str], Awaitable[None]]) -> float:
+    """Every investor's conversation at once on one HTTP session; returns the seconds it took."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        await asyncio.gather(*(talk(session, i) for i in investors))
+    return time.monotonic() - started
+
+
 async def whatsapp_run(
     sim: str,
     investors: list[str],
@@ -141,10 +150,7 @@ async def whatsapp_run(
             except asyncio.TimeoutError:
                 unanswered += 1
 
-    started = time.monotonic()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
-        await asyncio.gather(*(investor(session, w) for w in investors))
-    duration = time.monotonic() - started
+    duration = await concurrently(investors, investor)
     return {"acks": acks, "e2e": e2e, "ids": sent_ids, "duration": duration, "unanswered": unanswered}
 
 
@@ -165,10 +171,7 @@ async def rest_run(
             e2e.append((time.time() - started) * 1000)
             empty += not answer
 
-    started = time.monotonic()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
-        await asyncio.gather(*(investor(session, s) for s in investors))
-    return {"e2e": e2e, "duration": time.monotonic() - started, "empty": empty}
+    return {"e2e": e2e, "duration": await concurrently(investors, investor), "empty": empty}
 
 
 def start_rasa(tmp: Path, env: dict[str, str], port: int) -> ServiceProcess:

@@ -187,30 +187,24 @@ class WhatsAppInput(InputChannel):
             await output.send_notice(message.wa_id, kind)
         text = message.rasa_text()
         if text:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    output,
-                    message.wa_id,
-                    input_channel=CHANNEL_NAME,
-                    message_id=message.id,
-                    metadata=message.metadata(),
-                )
-            )
+            await on_new_message(self._user_message(message, text, output))
         elif self._transcript is not None:
             # No prediction for a sticker or a reaction, but the transcript (and agents) should see it arrived.
             transcript = message.transcript_text()
-            await self._transcript(
-                UserMessage(
-                    transcript,
-                    output,
-                    message.wa_id,
-                    input_channel=CHANNEL_NAME,
-                    message_id=message.id,
-                    metadata=message.metadata(),
-                    parse_data={"text": transcript, "intent": {"name": None, "confidence": 0.0}, "entities": []},
-                )
-            )
+            parse_data = {"text": transcript, "intent": {"name": None, "confidence": 0.0}, "entities": []}
+            await self._transcript(self._user_message(message, transcript, output, parse_data=parse_data))
+
+    @staticmethod
+    def _user_message(message: InboundMessage, text: str, output: OutputChannel, **extra: Any) -> UserMessage:
+        return UserMessage(
+            text,
+            output,
+            message.wa_id,
+            input_channel=CHANNEL_NAME,
+            message_id=message.id,
+            metadata=message.metadata(),
+            **extra,
+        )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -143,7 +143,7 @@ class SendLimits:
 class SendPlan:
     """What `prepare_send` found; the Graph client acts on it (graph.py)."""
 
-    verdict: str  # go | wait | busy | window_closed | pair_limited
+    verdict: str  # go | wait | busy | window_closed | pair_limited; graph.py adds claimed (slow path)
     seconds: float = 0.0
 
 

@@ -8,6 +8,7 @@ need Rasa itself live in test_e2e.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import uuid
@@ -23,6 +24,7 @@ from sanic import Sanic
 
 from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.settings import WhatsAppSettings
+from connectors.whatsapp.signature import HEADER, sign
 from tests.support.processes import ServiceProcess, free_port
 
 Sanic.test_mode = True
@@ -152,6 +154,22 @@ async def serve_channel(settings: WhatsAppSettings, bot: EchoBot, start: bool = 
     if start:
         await channel.start(bot)
     return ChannelServer(channel, bot, f"http://127.0.0.1:{port}", server)
+
+
+async def post(served: ChannelServer, body: bytes, signature: str | None) -> tuple[int, str]:
+    """POST raw bytes to the channel's webhook, with the signature header as given (or none)."""
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers[HEADER] = signature
+    async with aiohttp.ClientSession() as session:
+        async with session.post(served.webhook, data=body, headers=headers) as resp:
+            return resp.status, await resp.text()
+
+
+async def post_signed(served: ChannelServer, payload: dict[str, Any]) -> tuple[int, str]:
+    """A webhook signed with the channel's own app secret, as Meta would sign it."""
+    body = json.dumps(payload).encode()
+    return await post(served, body, sign(body, served.channel.settings.app_secret))
 
 
 async def close_channel(served: ChannelServer) -> None:

@@ -21,10 +21,10 @@ from tests.whatsapp.conftest import (
     Sim,
     channel_settings,
     close_channel,
+    post_signed,
     purge_prefix,
     serve_channel,
 )
-from tests.whatsapp.test_webhook import post_signed
 
 
 @pytest.fixture(autouse=True)

@@ -9,25 +9,10 @@ import json
 import aiohttp
 import pytest
 
-from connectors.whatsapp.signature import HEADER, sign
+from connectors.whatsapp.settings import DEV_APP_SECRET as SECRET
+from connectors.whatsapp.signature import sign
 from tests.whatsapp import meta_payloads as meta
-from tests.whatsapp.conftest import ChannelServer, Sim
-
-SECRET = "dev-app-secret"
-
-
-async def post(served: ChannelServer, body: bytes, signature: str | None) -> tuple[int, str]:
-    headers = {"Content-Type": "application/json"}
-    if signature is not None:
-        headers[HEADER] = signature
-    async with aiohttp.ClientSession() as session:
-        async with session.post(served.webhook, data=body, headers=headers) as resp:
-            return resp.status, await resp.text()
-
-
-async def post_signed(served: ChannelServer, payload: dict) -> tuple[int, str]:
-    body = json.dumps(payload).encode()
-    return await post(served, body, sign(body, SECRET))
+from tests.whatsapp.conftest import ChannelServer, Sim, post, post_signed
 
 
 async def settle(served: ChannelServer) -> None:
