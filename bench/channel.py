@@ -1,6 +1,6 @@
 """Benchmark of the WhatsApp channel against Rasa's REST channel, on the same model, in the same run.
 
-    python bench/channel.py [--investors 40] [--messages 5] [--think-ms 1000] [--embedded] [--faults]
+    python bench/channel.py [--investors 40] [--messages 10] [--think-ms 1000] [--embedded] [--faults]
 
 Starts the simulator and one Rasa server (channels `rest` and `whatsapp`; RabbitMQ + Redis unless
 --embedded; webhooks through the gateway process `connectors.whatsapp.gateway` unless --no-gateway),
@@ -11,7 +11,11 @@ random 0..2x`--think-ms` before the next message; WhatsApp and REST rounds alter
     (REST: request sent -> response received by the benchmark);
   * messages per second sustained; lost and duplicated replies (each reply carries its idempotency key
     `<inbound message id>:<n>` in biz_opaque_callback_data, so every reply is traced to its message);
-  * the REST channel's end-to-end p50/p99 for the same conversations, and the ratio WhatsApp/REST.
+  * the REST channel's end-to-end p50/p99 for the same conversations, and the ratio WhatsApp/REST;
+  * Rasa's CPU per message on each channel (/proc, all threads): what the channel costs the model's process.
+The simulator stamps "webhook in" when the webhook request leaves it, and "reply" when the Graph API request
+arrives; the benchmark follows only the replies on the simulator's live feed (`?direction=out`), so that the
+instrument does not load the two cores it measures with every status change.
 --faults adds a second run with 20 % injected throughput errors, a throughput cap of 20/s, Rasa killed (-9) and
 restarted mid-load, and RabbitMQ restarted once (rabbitmqctl stop_app/start_app); it reports lost/duplicated
 replies and the highest outbound rate the simulator saw.
@@ -49,6 +53,15 @@ from common.processes import VENV_BIN, ServiceProcess, free_port  # noqa: E402
 SCRIPT = ["hi", "thank you", "are you a bot?", "hello there", "bye"]
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process so far (all its threads), from /proc; 0 where /proc is unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -73,7 +86,7 @@ class Replies:
     async def _follow(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(f"{self.base}/_sim/events") as resp:
+            async with session.get(f"{self.base}/_sim/events", params={"direction": "out"}) as resp:
                 async for raw in resp.content:
                     line = raw.decode().strip()
                     if not line.startswith("data: "):
@@ -248,6 +261,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         warm = [f"9190{i:08d}" for i in range(args.investors)]  # every connection pool as wide as the load
         await whatsapp_run(sim, warm, 1, replies)
         await rest_run(rasa, [f"r{w}" for w in warm], 1)
+        # Every turn of the script once on each channel before measuring: the model's first encounter with an
+        # input shape (a new sentence length, a longer dialogue) costs a one-off TensorFlow retrace of up to
+        # ~1 s, which would otherwise land in the tail of whichever channel met that turn first.
+        walkers = warm[:2]
+        await whatsapp_run(sim, walkers, args.messages, replies, first=1)
+        await rest_run(rasa, [f"r{w}" for w in walkers], args.messages, first=1)
+        warm_messages = len(warm) + len(walkers) * args.messages
 
         if args.only_faults:
             figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)
@@ -262,7 +282,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{label or 'headline '}run: think time {think_ms:.0f} ms", file=sys.stderr)
             wa_ids = [f"{wa_prefix}{i:08d}" for i in range(args.investors)]
             rest_ids = [f"{rest_prefix}{i:08d}" for i in range(args.investors)]
-            part = await compare(sim, rasa, replies, wa_ids, rest_ids, args.messages, think_ms)
+            part = await compare(sim, rasa, replies, wa_ids, rest_ids, args.messages, think_ms, rasa_proc.pid)
             all_ids += part.pop("ids")
             figures |= {f"{label}{key}": value for key, value in part.items()}
         await asyncio.sleep(2.0)  # late duplicates would show up now
@@ -272,7 +292,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "lost": lost,
             "duplicated": duplicated,
             "graph_requests": stats.get("graph_requests"),
-            "status_webhooks": stats.get("webhooks_sent", 0) - len(all_ids) - len(warm),
+            "status_webhooks": stats.get("webhooks_sent", 0) - len(all_ids) - warm_messages,
         }
         print_table(figures)
         if args.faults or args.only_faults:
@@ -297,17 +317,26 @@ async def compare(
     rest_ids: list[str],
     messages: int,
     think_ms: float,
+    rasa_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Alternate rounds (every investor sends message n on WhatsApp, then on REST) so that the background
-    load of a shared machine hits both channels alike."""
-    wa: dict[str, Any] = {"acks": [], "e2e": [], "ids": [], "duration": 0.0, "unanswered": 0}
-    rest: dict[str, Any] = {"e2e": [], "duration": 0.0, "empty": 0}
+    """Alternate rounds (every investor sends message n on WhatsApp, then on REST; REST first on odd n) so
+    that the background load of a shared machine hits both channels alike. Rasa's CPU is read from /proc
+    around each round: what each channel costs the process that runs the model."""
+    wa: dict[str, Any] = {"acks": [], "e2e": [], "ids": [], "duration": 0.0, "unanswered": 0, "cpu": 0.0}
+    rest: dict[str, Any] = {"e2e": [], "duration": 0.0, "empty": 0, "cpu": 0.0}
+
+    async def measured(total: dict[str, Any], run: Awaitable[dict[str, Any]]) -> None:
+        before = cpu_seconds(rasa_pid)
+        part = await run
+        part["cpu"] = cpu_seconds(rasa_pid) - before
+        for key, value in part.items():
+            total[key] += value
+
     for n in range(messages):
-        wa_round = await whatsapp_run(sim, wa_ids, 1, replies, first=n, think_ms=think_ms)
-        rest_round = await rest_run(rasa, rest_ids, 1, first=n, think_ms=think_ms)
-        for total, part in ((wa, wa_round), (rest, rest_round)):
-            for key, value in part.items():
-                total[key] += value
+        wa_round = measured(wa, whatsapp_run(sim, wa_ids, 1, replies, first=n, think_ms=think_ms))
+        rest_round = measured(rest, rest_run(rasa, rest_ids, 1, first=n, think_ms=think_ms))
+        for round_ in (wa_round, rest_round) if n % 2 == 0 else (rest_round, wa_round):  # who goes first alternates
+            await round_
     return {
         "messages": len(wa["ids"]),
         "ack_p50_ms": pct(wa["acks"], 50),
@@ -319,6 +348,8 @@ async def compare(
         "rest_e2e_p50_ms": pct(rest["e2e"], 50),
         "rest_e2e_p99_ms": pct(rest["e2e"], 99),
         "rest_msgs_per_s": round(len(rest["e2e"]) / rest["duration"], 1),
+        "wa_rasa_cpu_ms_per_msg": round(1000 * wa["cpu"] / max(len(wa["ids"]), 1), 1),
+        "rest_rasa_cpu_ms_per_msg": round(1000 * rest["cpu"] / max(len(rest["e2e"]), 1), 1),
         "wa_over_rest_p50": round(statistics.median(wa["e2e"]) / statistics.median(rest["e2e"]), 3),
         "unanswered": wa["unanswered"],
         "ids": wa["ids"],
@@ -394,7 +425,7 @@ def print_table(figures: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=int(os.environ.get("BENCH_INVESTORS", "40")))
-    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "5")))
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "10")))
     parser.add_argument(
         "--think-ms",
         type=float,

@@ -80,6 +80,10 @@ class ServiceProcess:
         self.process: subprocess.Popen | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 

@@ -33,6 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.pii import mask_phone
+from common.runtime import freeze_loaded_heap
 from connectors.whatsapp import messages as wa
 from connectors.whatsapp.graph import GraphClient, GraphError, OutcomeUnknown
 from connectors.whatsapp.intake import Intake, make_intake
@@ -300,6 +301,9 @@ class WhatsAppInput(InputChannel):
             self._transcript = agent.log_message
             while not agent.is_ready():  # noqa: ASYNC110 (Rasa offers no event for this)
                 await asyncio.sleep(0.5)
+            # The model is loaded: keep full garbage collections off it (0.5-0.7 s stalls of the whole process
+            # otherwise, REST included; common/runtime.py says why). Rasa offers no other hook after loading.
+            freeze_loaded_heap()
 
         slots = asyncio.Semaphore(max(1, self.settings.concurrency))
 

@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 
 from common.config import ConfigError, env_int, env_str
 from common.pii import install_log_masking
+from common.runtime import freeze_loaded_heap
 from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.settings import WhatsAppSettings
 
@@ -51,6 +52,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_masking()
     app = create_app()
+    freeze_loaded_heap()  # Rasa's and Sanic's modules: no full collection needs to scan them (common/runtime.py)
     app.run(
         host=env_str("WHATSAPP_GATEWAY_HOST", "0.0.0.0"),  # noqa: S104 - Meta must reach it (behind a proxy)
         port=env_int("WHATSAPP_GATEWAY_PORT", 5006),

@@ -119,7 +119,9 @@ class Simulator:
         self.error_counts: dict[int, int] = defaultdict(int)
         self.max_requests_per_second = 0
         self.max_accepted_per_second = 0
-        self.subscribers: set[asyncio.Queue[str]] = set()
+        # Live feed subscribers, each with the one direction it wants ("" = everything): a benchmark that only
+        # waits for replies should not make the simulator encode, and itself decode, every status change.
+        self.subscribers: dict[asyncio.Queue[str], str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -138,9 +140,13 @@ class Simulator:
         return record
 
     def _publish(self, event: dict[str, Any]) -> None:
-        data = json.dumps(event)
-        for queue in list(self.subscribers):
+        data = ""
+        direction = event.get("record", {}).get("direction", "") if event.get("event") == "record" else ""
+        for queue, wanted in list(self.subscribers.items()):
+            if wanted and wanted != direction:
+                continue
             if queue.qsize() < 10_000:
+                data = data or json.dumps(event)
                 queue.put_nowait(data)
 
     def spawn(self, coro: Any) -> None:
@@ -169,10 +175,13 @@ class Simulator:
         return len(times)
 
     # ----- webhooks (simulator -> channel) --------------------------------------------------------------
-    async def post_webhook(self, body: dict[str, Any], retry: bool = True) -> tuple[int, float]:
-        """Sign and POST one webhook; retried in the background on failure, like Meta. Returns (status, ms)."""
+    async def post_webhook(self, body: dict[str, Any], retry: bool = True) -> tuple[int, float, float]:
+        """Sign and POST one webhook; retried in the background on failure, like Meta.
+
+        Returns (HTTP status, acknowledgement ms, wall-clock time the request left = when the webhook came in)."""
         raw = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", HEADER: sign(raw, self.settings.app_secret)}
+        sent_at = time.time()
         started = time.perf_counter()
         try:
             async with self.http().post(self.settings.webhook_url, data=raw, headers=headers) as resp:
@@ -187,7 +196,7 @@ class Simulator:
             self.stats["webhook_failures"] += 1
             if retry:
                 self.spawn(self._retry_webhook(raw, headers))
-        return status, elapsed
+        return status, elapsed, sent_at
 
     async def _retry_webhook(self, raw: bytes, headers: dict[str, str]) -> None:
         deadline = time.monotonic() + self.settings.webhook_retry_seconds
@@ -232,15 +241,17 @@ class Simulator:
         self.stats["inbound_messages"] += len(messages)
         while self.faults.webhook_paused:  # noqa: ASYNC110 (switched by another request; polling is fine)
             await asyncio.sleep(0.05)
-        status, ack_ms = 0, 0.0
-        for _ in range(max(1, int(data.get("duplicate", 1)))):
-            status, ack_ms = await self.post_webhook(body)
+        status, ack_ms, sent_at = 0, 0.0, now
+        for attempt in range(max(1, int(data.get("duplicate", 1)))):
+            status, ack_ms, at = await self.post_webhook(body)
+            sent_at = at if attempt == 0 else sent_at
         for record in records:
             record.webhook_status, record.ack_ms = status, ack_ms
             record.status = "sent" if status == 200 else "pending"
             self._publish({"event": "status", "id": record.id, "status": record.status})
-        # sent_at: when "Meta" sent the webhook, on the clock that also stamps replies (end-to-end latency).
-        return {"ids": [m["id"] for m in messages], "status": status, "ack_ms": ack_ms, "sent_at": now}
+        # sent_at: when "Meta" sent the webhook (the request left), on the clock that also stamps replies:
+        # end-to-end latency is "webhook in -> reply at Meta", without the simulator's own bookkeeping before it.
+        return {"ids": [m["id"] for m in messages], "status": status, "ack_ms": ack_ms, "sent_at": sent_at}
 
     async def send_statuses(
         self, record: Record, states: list[str], errors: list[dict[str, Any]] | None = None
@@ -403,7 +414,7 @@ def create_app(settings: SimSettings | None = None, name: str = "whatsapp_cloud_
     @app.post("/_sim/webhook")
     async def raw_webhook(request: Request) -> HTTPResponse:
         """Deliver an arbitrary (Meta-shaped) webhook body, signed, without retries (conformance tests)."""
-        status, ms = await sim.post_webhook(request.json or {}, retry=False)
+        status, ms, _ = await sim.post_webhook(request.json or {}, retry=False)
         return response.json({"status": status, "ack_ms": ms})
 
     @app.post("/_sim/read")
@@ -455,7 +466,8 @@ def create_app(settings: SimSettings | None = None, name: str = "whatsapp_cloud_
     @app.get("/_sim/events")
     async def events(request: Request) -> Any:
         queue: asyncio.Queue[str] = asyncio.Queue()
-        sim.subscribers.add(queue)
+        # ?direction=out: only the records of messages the business sent (what a benchmark waits for)
+        sim.subscribers[queue] = request.args.get("direction", "")
         resp = await request.respond(headers={"Cache-Control": "no-cache"}, content_type="text/event-stream")
         try:
             await resp.send(": connected\n\n")
@@ -466,7 +478,7 @@ def create_app(settings: SimSettings | None = None, name: str = "whatsapp_cloud_
                 except asyncio.TimeoutError:
                     await resp.send(": keep-alive\n\n")
         finally:
-            sim.subscribers.discard(queue)
+            sim.subscribers.pop(queue, None)
 
     async def stop(app: Sanic, loop: Any) -> None:
         await sim.close()
