@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
-from common.config import env_bool, env_str
+from common.config import ConfigError, env_bool, env_str
 from common.pii import install_log_masking
 
 
@@ -32,7 +32,12 @@ def freeze_loaded_heap() -> bool:
     before the freeze -- an old model replaced through Rasa's HTTP API -- is never reclaimed, which is why new
     models are deployed by rolling replicas (docs/deploy.md). GC_FREEZE_AFTER_LOAD=false turns it off.
     """
-    if not env_bool("GC_FREEZE_AFTER_LOAD", True):
+    try:
+        enabled = env_bool("GC_FREEZE_AFTER_LOAD", True)
+    except ConfigError as exc:  # a typo in a tuning flag must not stop the channel from consuming
+        logging.getLogger(__name__).error("%s: the heap is not frozen", exc)
+        return False
+    if not enabled:
         return False
     gc.collect()
     gc.freeze()

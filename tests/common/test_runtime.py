@@ -17,7 +17,7 @@ print(freeze_loaded_heap(), gc.get_freeze_count())
 """
 
 
-@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("false", False)])
+@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("false", False), ("maybe", False)])
 def test_freeze_after_load(setting: str | None, frozen: bool) -> None:
     env = {"PATH": "/usr/bin:/bin", **({"GC_FREEZE_AFTER_LOAD": setting} if setting else {})}
     result = subprocess.run(
@@ -25,4 +25,6 @@ def test_freeze_after_load(setting: str | None, frozen: bool) -> None:
     )
     done, count = result.stdout.split()
     assert done == str(frozen)
+    if setting == "maybe":  # a malformed flag is reported, and the process goes on unfrozen
+        assert "GC_FREEZE_AFTER_LOAD" in result.stderr
     assert int(count) >= 200_000 if frozen else int(count) == 0
