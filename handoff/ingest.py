@@ -51,8 +51,12 @@ def _when(body: dict[str, Any]) -> dt.datetime:
 
 
 def _media_type(data: dict[str, Any] | None, metadata: dict[str, Any] | None) -> str | None:
-    """Media is shown as a typed placeholder; we never store or proxy the file itself."""
-    for source in (metadata or {}, data or {}):
+    """Media is shown as a typed placeholder; we never store or proxy the file itself.
+
+    The WhatsApp channel puts its facts under `metadata["whatsapp"]` (connectors/whatsapp/models.py)."""
+    metadata = metadata or {}
+    nested = metadata.get("whatsapp")
+    for source in (metadata, nested if isinstance(nested, dict) else {}, data or {}):
         for key in ("media_type", "type"):
             value = source.get(key)
             if isinstance(value, str) and value in {"image", "audio", "video", "document", "sticker", "location"}:

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from connectors.whatsapp.models import InboundMessage
 from handoff import retention
 from handoff.assignment import assign_waiting
 from handoff.db import Database
@@ -54,8 +55,16 @@ def test_resume_resolves_and_an_agent_reply_echo_is_not_duplicated(db: Database)
     apply_all(db, handoff_events(WA, 1001.0))
     with db.transaction() as s:
         ticket = s.execute(select(Ticket)).scalar_one()
-        s.add(Message(conversation_id=ticket.conversation_id, ticket_id=ticket.id, kind="agent", text="Hello",
-                      client_id="abc123", delivery="sending"))
+        s.add(
+            Message(
+                conversation_id=ticket.conversation_id,
+                ticket_id=ticket.id,
+                kind="agent",
+                text="Hello",
+                client_id="abc123",
+                delivery="sending",
+            )
+        )
     echo = event(WA, "bot", 1003.0, text="Hello", data={}, metadata={"handoff_message_id": "abc123"})
     apply_all(db, [echo, event(WA, "resume", 1004.0)])
     with db.transaction() as s:
@@ -93,3 +102,12 @@ def test_retention_removes_old_transcripts_but_not_open_tickets(db: Database) ->
     with db.transaction() as s:
         assert s.execute(select(Conversation.sender_id)).scalars().all() == ["919800000002"]
         assert s.execute(select(func.count()).select_from(Message)).scalar_one() == 3
+
+
+def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(db: Database) -> None:
+    photo = InboundMessage("wamid.PHOTO", WA, 1003, "image", body={"image": {"id": "m1", "mime_type": "image/jpeg"}})
+    body = user(WA, 1003.0, photo.transcript_text()) | {"metadata": photo.metadata()}  # what the channel logs
+    apply_all(db, [body, user(WA, 1004.0, "hello")])
+    with db.transaction() as s:
+        msgs = s.execute(select(Message).order_by(Message.created_at)).scalars().all()
+        assert [m.media_type for m in msgs] == ["image", None]
