@@ -241,10 +241,9 @@ class Simulator:
         self.stats["inbound_messages"] += len(messages)
         while self.faults.webhook_paused:  # noqa: ASYNC110 (switched by another request; polling is fine)
             await asyncio.sleep(0.05)
-        status, ack_ms, sent_at = 0, 0.0, now
-        for attempt in range(max(1, int(data.get("duplicate", 1)))):
-            status, ack_ms, at = await self.post_webhook(body)
-            sent_at = at if attempt == 0 else sent_at
+        status, ack_ms, sent_at = await self.post_webhook(body)
+        for _ in range(int(data.get("duplicate", 1)) - 1):  # Meta's duplicates: the same webhook again
+            status, ack_ms, _ = await self.post_webhook(body)
         for record in records:
             record.webhook_status, record.ack_ms = status, ack_ms
             record.status = "sent" if status == 200 else "pending"
