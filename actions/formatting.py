@@ -1,6 +1,8 @@
 """How account data reads on a phone: Indian rupee grouping, short dates, short scheme names, masked numbers.
 
-Kept apart from the actions so every answer formats money and masks identifiers the same way.
+Kept apart from the actions so every answer formats money and masks identifiers the same way. Button titles and
+list lengths follow the investor's channel (`capabilities(tracker)`, declared in connectors/capabilities.py); with
+no channel given, the strictest limits (WhatsApp's) apply.
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from common.pii import mask_account, mask_text
+from rasa_sdk import Tracker
 
-BUTTON_TITLE_MAX = 20  # WhatsApp reply-button and list-row title limit
-LIST_ROWS_MAX = 10  # WhatsApp list message rows
+from common.pii import mask_account, mask_text
+from connectors.capabilities import DEFAULT, Capabilities, for_channel
+
+
+def capabilities(tracker: Tracker) -> Capabilities:
+    """What the channel the investor wrote on can show: button and list limits, text length."""
+    return for_channel(tracker.get_latest_input_channel())
 
 
 def inr(amount: float | None, paise: bool = False) -> str:
@@ -67,10 +74,10 @@ def short_scheme(name: str) -> str:
     return label
 
 
-def scheme_title(name: str, extra: str = "") -> str:
+def scheme_title(name: str, extra: str = "", caps: Capabilities = DEFAULT) -> str:
     """A button title: the scheme's short name without the plan, cut to fit with `extra` (e.g. an amount)."""
     base = short_scheme(name).split(" (")[0]
-    room = BUTTON_TITLE_MAX - (len(extra) + 1 if extra else 0)
+    room = caps.button_title_max - (len(extra) + 1 if extra else 0)
     if len(base) > room:
         base = base[: max(room - 1, 1)].rstrip() + "…"
     return f"{base} {extra}".strip() if extra else base
@@ -99,8 +106,8 @@ def match_folio(folios: list[str], wanted: str | None) -> str | None:
     return None
 
 
-def button(title: str, payload: str) -> dict[str, Any]:
-    return {"title": title[:BUTTON_TITLE_MAX], "payload": payload}
+def button(title: str, payload: str, caps: Capabilities = DEFAULT) -> dict[str, Any]:
+    return {"title": title[:caps.button_title_max], "payload": payload}
 
 
 AGENT_BUTTON = button("Talk to an agent", "/talk_to_agent")

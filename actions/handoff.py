@@ -96,7 +96,9 @@ def within_hours(spec: str, now: dt.datetime | None = None) -> bool:
 def describe_hours(spec: str) -> str:
     days, start, end = parse_hours(spec)
     names = [d.capitalize() for d in DAYS]
-    first, last = min(days), max(days)
+    # The run of days may wrap past Sunday ("Sat-Tue"): it starts at the day whose eve is not in it.
+    first = next((d for d in sorted(days) if (d - 1) % 7 not in days), 0)
+    last = (first + len(days) - 1) % 7
 
     def clock(t: dt.time) -> str:
         hour = t.hour % 12 or 12

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk.events import EventType
 
+from actions.base import AccountAction, Context
 from actions.formatting import AGENT_BUTTON, day
-from actions.verification import AccountAction, Context
 
 LABEL = {"verified": "✅ KYC verified", "registered": "⏳ KYC under process", "on_hold": "⚠️ KYC on hold",
          "rejected": "❌ KYC rejected"}

@@ -6,8 +6,8 @@ from typing import Any
 
 from rasa_sdk.events import EventType
 
+from actions.base import AccountAction, Context
 from actions.formatting import button, day, nav_value, scheme_title, signed_pct
-from actions.verification import AccountAction, Context
 
 CONFIDENT = 0.75  # a top match scoring at least this, clearly ahead of the next, is answered directly
 CLEAR_GAP = 0.08
@@ -55,7 +55,7 @@ class ActionCheckNav(AccountAction):
                 lines.append("(Last known NAV; live data is delayed.)")
             ctx.say("\n".join(lines))
             return []
-        options = [button(scheme_title(m["scheme_name"]), f'/check_nav{{"scheme":"{m["plans"][0]["code"]}"}}')
-                   for m in matches[:5]]
+        options = [button(scheme_title(m["scheme_name"], caps=ctx.caps),
+                          f'/check_nav{{"scheme":"{m["plans"][0]["code"]}"}}', ctx.caps) for m in matches[:5]]
         ctx.say("Which of these did you mean?", options)
         return []

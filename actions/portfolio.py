@@ -6,8 +6,8 @@ from typing import Any
 
 from rasa_sdk.events import EventType
 
+from actions.base import AccountAction, Context
 from actions.formatting import (
-    LIST_ROWS_MAX,
     button,
     day,
     folio_handle,
@@ -17,7 +17,6 @@ from actions.formatting import (
     short_scheme,
     signed_pct,
 )
-from actions.verification import AccountAction, Context
 
 MAX_HOLDING_LINES = 6
 
@@ -50,6 +49,7 @@ class ActionCheckPortfolio(AccountAction):
             return []
         lines = [f"• Folio {folio_label(f['number'])}: {inr(f['value'])}" for f in folios]
         buttons = [button(f"Folio {folio_label(f['number'])}",
-                          f'/check_portfolio{{"folio":"{folio_handle(f["number"])}"}}') for f in folios[:LIST_ROWS_MAX]]
+                          f'/check_portfolio{{"folio":"{folio_handle(f["number"])}"}}', ctx.caps)
+                   for f in folios[:ctx.caps.max_list_rows]]
         ctx.say("\n".join(head + [""] + lines + ["", "Tap a folio to see its schemes."]), buttons)
         return []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk.events import EventType
 
+from actions.base import AccountAction, Context
 from actions.formatting import day, inr, short_scheme
-from actions.verification import AccountAction, Context
 from common.pii import mask_account
 
 

@@ -17,8 +17,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.api import ApiRejected, NotFound
 from actions.api.accounts import idempotency_key
+from actions.base import AccountAction, Context, sender_mobile
 from actions.formatting import AGENT_BUTTON, button, day
-from actions.verification import AccountAction, Context, sender_mobile
 from common.pii import mask_email, mask_phone
 
 FIELDS = {"email": "e-mail", "mobile": "mobile number", "address": "address"}
@@ -53,6 +53,7 @@ class ActionConfirmRequest(AccountAction):
     """The investor said yes: place the pending request exactly once."""
 
     intent = "confirm_request"
+    ends_pending_confirmation = False  # it is the answer to that yes/no: `answer` clears it once placed
 
     def args(self, tracker: Tracker) -> dict[str, Any]:
         return dict(tracker.get_slot("pending_request") or {})

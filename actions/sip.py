@@ -6,8 +6,8 @@ from typing import Any
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.formatting import AGENT_BUTTON, LIST_ROWS_MAX, button, day, folio_label, inr, scheme_title, short_scheme
-from actions.verification import AccountAction, Context
+from actions.base import AccountAction, Context
+from actions.formatting import AGENT_BUTTON, button, day, folio_label, inr, scheme_title, short_scheme
 
 STATUS_ICON = {"active": "🟢", "paused": "⏸️", "ceased": "⚪"}
 
@@ -64,8 +64,9 @@ class ActionStopSip(AccountAction):
             return []
         if len(sips) > 1:
             ctx.say("Which SIP do you want to stop?",
-                    [button(scheme_title(s["scheme_name"], inr(s["amount"])), f'/stop_sip{{"sip_ref":"{s["ref"]}"}}')
-                     for s in sips[:LIST_ROWS_MAX]])
+                    [button(scheme_title(s["scheme_name"], inr(s["amount"]), ctx.caps),
+                            f'/stop_sip{{"sip_ref":"{s["ref"]}"}}', ctx.caps)
+                     for s in sips[:ctx.caps.max_list_rows]])
             return []
         sip = sips[0]
         ctx.say(f"Stop your SIP of {inr(sip['amount'])} in *{short_scheme(sip['scheme_name'])}*, folio "

@@ -7,8 +7,8 @@ import datetime as dt
 from rasa_sdk.events import EventType
 
 from actions.api.accounts import idempotency_key
+from actions.base import AccountAction, Context, sender_mobile
 from actions.formatting import button, match_folio
-from actions.verification import AccountAction, Context, sender_mobile
 from common.pii import mask_email
 
 KINDS = {"cas": "consolidated account statement (CAS)", "capital_gains": "capital gains statement",

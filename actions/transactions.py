@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk.events import EventType
 
+from actions.base import AccountAction, Context
 from actions.formatting import day, folio_label, inr, match_folio, short_scheme
-from actions.verification import AccountAction, Context
 
 KIND = {"purchase": "Purchase", "sip": "SIP", "redemption": "Redemption", "switch_in": "Switch in",
         "switch_out": "Switch out"}

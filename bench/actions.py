@@ -74,6 +74,70 @@ def verified_slots(api: AccountsApi, mobile: str) -> dict[str, Any]:
     return {"investor_id": str(investor["investor_id"]), "verified_at": time.time() + 3600}
 
 
+def latencies(action_url: str, people: list[str], slots: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """p50/p99 of portfolio (cold, then warm cache) and NAV answers."""
+    cold: list[float] = []
+    warm: list[float] = []
+    nav_cold: list[float] = []
+    nav_warm: list[float] = []
+    for mobile in people:
+        cold.append(call(action_url, "check_portfolio", mobile, slots[mobile])[0])
+        warm.append(call(action_url, "check_portfolio", mobile, slots[mobile])[0])
+    for i, query in enumerate(NAV_QUERIES * 3):
+        target = nav_cold if i < len(NAV_QUERIES) else nav_warm
+        target.append(call(action_url, "check_nav", people[0], {}, {"scheme": query})[0])
+    figures: dict[str, Any] = {}
+    for name, values in [("portfolio_cold", cold), ("portfolio_warm", warm), ("nav_cold", nav_cold),
+                         ("nav_warm", nav_warm)]:
+        figures[f"{name}_p50_ms"] = round(statistics.median(values), 1)
+        figures[f"{name}_p99_ms"] = round(percentile(values, 99), 1)
+    return figures
+
+
+def under_errors(api: AccountsApi, action_url: str, people: list[str], slots: dict[str, dict[str, Any]],
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """Turns under injected API errors: each answer is right, or the honest 'unavailable', within the deadline."""
+    api.faults(error_rate=args.error_rate, lost_response_share=0.5, seed=20240401)
+    intents = list(EXPECT)
+    correct = honest = other = 0
+    turn_ms: list[float] = []
+    for turn in range(args.turns):
+        mobile = people[turn % len(people)]
+        intent = intents[turn % len(intents)]
+        entities = {"scheme": NAV_QUERIES[turn % len(NAV_QUERIES)]} if intent == "check_nav" else None
+        elapsed, responses = call(action_url, intent, mobile, slots[mobile] if intent != "check_nav" else {},
+                                  entities)
+        turn_ms.append(elapsed)
+        text = "\n".join(r.get("text") or "" for r in responses)
+        if any(marker in text for marker in EXPECT[intent]):
+            correct += 1
+        elif any(r.get("response") == "utter_account_unavailable" for r in responses):
+            honest += 1
+        else:
+            other += 1
+            print(f"unexpected answer to {intent}: {responses}", file=sys.stderr)
+    api.reset_faults()
+    return {
+        "error_rate": args.error_rate, "turns": args.turns,
+        "correct_share": round(correct / args.turns, 4), "honest_share": round(honest / args.turns, 4),
+        "other": other, "turn_p50_ms": round(statistics.median(turn_ms), 1),
+        "turn_p99_ms": round(percentile(turn_ms, 99), 1), "turn_max_ms": round(max(turn_ms), 1),
+        "time_bound_s": args.deadline,
+        "within_bound": all(ms <= args.deadline * 1000 + 500 for ms in turn_ms),
+    }
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"cache: {figures['cache']}")
+    print(f"{'action':<22}{'p50 ms':>10}{'p99 ms':>10}")
+    for name in ("portfolio_cold", "portfolio_warm", "nav_cold", "nav_warm"):
+        print(f"{name:<22}{figures[name + '_p50_ms']:>10}{figures[name + '_p99_ms']:>10}")
+    print(f"under {args.error_rate:.0%} API errors: {figures['correct_share']:.2%} correct, "
+          f"{figures['honest_share']:.2%} honest 'unavailable' answers, {figures['other']} other; "
+          f"turn p99 {figures['turn_p99_ms']} ms, max {figures['turn_max_ms']} ms (bound {args.deadline}s)")
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=200, help="distinct investors for the latency runs")
@@ -97,62 +161,12 @@ def main() -> None:
         people = [i["mobile"] for i in api.investors(limit=args.investors, offset=10)]
         slots = {m: verified_slots(api, m) for m in people}
         call(action_url, "kyc_status", people[0], slots[people[0]])  # warm the process, not the cache
-
-        cold: list[float] = []
-        warm: list[float] = []
-        nav_cold: list[float] = []
-        nav_warm: list[float] = []
-        for mobile in people:
-            cold.append(call(action_url, "check_portfolio", mobile, slots[mobile])[0])
-            warm.append(call(action_url, "check_portfolio", mobile, slots[mobile])[0])
-        for i, query in enumerate(NAV_QUERIES * 3):
-            target = nav_cold if i < len(NAV_QUERIES) else nav_warm
-            target.append(call(action_url, "check_nav", people[0], {}, {"scheme": query})[0])
-        for name, values in [("portfolio_cold", cold), ("portfolio_warm", warm), ("nav_cold", nav_cold),
-                             ("nav_warm", nav_warm)]:
-            figures[f"{name}_p50_ms"] = round(statistics.median(values), 1)
-            figures[f"{name}_p99_ms"] = round(percentile(values, 99), 1)
-
-        api.faults(error_rate=args.error_rate, lost_response_share=0.5, seed=20240401)
-        intents = list(EXPECT)
-        correct = honest = other = 0
-        turn_ms: list[float] = []
-        for turn in range(args.turns):
-            mobile = people[turn % len(people)]
-            intent = intents[turn % len(intents)]
-            entities = {"scheme": NAV_QUERIES[turn % len(NAV_QUERIES)]} if intent == "check_nav" else None
-            elapsed, responses = call(action_url, intent, mobile, slots[mobile] if intent != "check_nav" else {},
-                                      entities)
-            turn_ms.append(elapsed)
-            text = "\n".join(r.get("text") or "" for r in responses)
-            if any(marker in text for marker in EXPECT[intent]):
-                correct += 1
-            elif any(r.get("response") == "utter_account_unavailable" for r in responses):
-                honest += 1
-            else:
-                other += 1
-                print(f"unexpected answer to {intent}: {responses}", file=sys.stderr)
-        api.reset_faults()
-        figures.update({
-            "error_rate": args.error_rate, "turns": args.turns,
-            "correct_share": round(correct / args.turns, 4), "honest_share": round(honest / args.turns, 4),
-            "other": other, "turn_p50_ms": round(statistics.median(turn_ms), 1),
-            "turn_p99_ms": round(percentile(turn_ms, 99), 1), "turn_max_ms": round(max(turn_ms), 1),
-            "time_bound_s": args.deadline,
-            "within_bound": all(ms <= args.deadline * 1000 + 500 for ms in turn_ms),
-        })
+        figures.update(latencies(action_url, people, slots))
+        figures.update(under_errors(api, action_url, people, slots, args))
     finally:
         actions.stop()
         api.process.stop()
-
-    print(f"cache: {figures['cache']}")
-    print(f"{'action':<22}{'p50 ms':>10}{'p99 ms':>10}")
-    for name in ("portfolio_cold", "portfolio_warm", "nav_cold", "nav_warm"):
-        print(f"{name:<22}{figures[name + '_p50_ms']:>10}{figures[name + '_p99_ms']:>10}")
-    print(f"under {args.error_rate:.0%} API errors: {figures['correct_share']:.2%} correct, "
-          f"{figures['honest_share']:.2%} honest 'unavailable' answers, {figures['other']} other; "
-          f"turn p99 {figures['turn_p99_ms']} ms, max {figures['turn_max_ms']} ms (bound {args.deadline}s)")
-    print(json.dumps(figures))
+    report(figures, args)
 
 
 if __name__ == "__main__":

@@ -210,29 +210,24 @@ def integrity(ids: list[str], replies: Replies) -> tuple[int, int]:
     return lost, duplicated
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    if not paths.MODEL.exists():
-        raise SystemExit("no model: run `make model` first")
-    durable = not args.embedded
-    if durable:
-        try:
-            infra.require_rabbitmq()
-            infra.require_redis()
-        except infra.ServiceUnavailable as exc:
-            print(f"{exc}\n-> running the embedded mode instead", file=sys.stderr)
-            durable = False
-    prefix = f"wabench{uuid.uuid4().hex[:6]}"
-    env = {"WHATSAPP_PREFIX": prefix, "TF_CPP_MIN_LOG_LEVEL": "3", "LOG_LEVEL": "WARNING"}
-    if durable:
-        env |= {"AMQP_URL": infra.amqp_url(), "REDIS_URL": infra.redis_url()}
-    else:
-        env |= {"AMQP_URL": "", "REDIS_URL": ""}
-    sim_port, rasa_port = free_port(), free_port()
-    sim = f"http://127.0.0.1:{sim_port}"
-    rasa = f"http://127.0.0.1:{rasa_port}"
-    env["WHATSAPP_API_URL"] = f"{sim}/v21.0"
+def durable_mode(args: argparse.Namespace) -> bool:
+    """RabbitMQ + Redis unless --embedded or they are not running."""
+    if args.embedded:
+        return False
+    try:
+        infra.require_rabbitmq()
+        infra.require_redis()
+    except infra.ServiceUnavailable as exc:
+        print(f"{exc}\n-> running the embedded mode instead", file=sys.stderr)
+        return False
+    return True
+
+
+def start_ingress(args: argparse.Namespace, env: dict[str, str], durable: bool, sim_port: int,
+                  rasa_port: int) -> tuple[ServiceProcess, ServiceProcess | None]:
+    """The simulator and, durable, the gateway its webhooks go to (embedded: Rasa's own channel route)."""
     gateway_proc: ServiceProcess | None = None
-    webhook = f"{rasa}/webhooks/whatsapp/webhook"
+    webhook = f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook"
     if durable and not args.no_gateway:
         gateway_port = free_port()
         gateway_proc = ServiceProcess(
@@ -245,9 +240,68 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sim_proc = ServiceProcess(
         "bench-whatsapp-sim",
         [sys.executable, "-m", "standins.whatsapp_cloud"],
-        f"{sim}/health",
+        f"http://127.0.0.1:{sim_port}/health",
         env={"WHATSAPP_SIM_PORT": str(sim_port), "WHATSAPP_SIM_WEBHOOK_URL": webhook},
     ).start()
+    return sim_proc, gateway_proc
+
+
+async def warm_up(args: argparse.Namespace, sim: str, rasa: str, replies: Replies) -> int:
+    """Warm both channels; returns how many investor messages that sent."""
+    print(f"warm-up; {args.investors} investors x {args.messages} messages per channel", file=sys.stderr)
+    warm = [f"9190{i:08d}" for i in range(args.investors)]  # every connection pool as wide as the load
+    await whatsapp_run(sim, warm, 1, replies)
+    await rest_run(rasa, [f"r{w}" for w in warm], 1)
+    # Every turn of the script once on each channel before measuring: the model's first encounter with an
+    # input shape (a new sentence length, a longer dialogue) costs a one-off TensorFlow retrace of up to
+    # ~1 s, which would otherwise land in the tail of whichever channel met that turn first.
+    walkers = warm[:2]
+    await whatsapp_run(sim, walkers, args.messages, replies, first=1)
+    await rest_run(rasa, [f"r{w}" for w in walkers], args.messages, first=1)
+    return len(warm) + len(walkers) * args.messages
+
+
+async def headline(args: argparse.Namespace, sim: str, rasa: str, rasa_pid: int | None, replies: Replies,
+                   warm_messages: int) -> dict[str, Any]:
+    """WhatsApp against REST under the same load (and, with think time, a burst run), then integrity."""
+    figures: dict[str, Any] = {"investors": args.investors, "think_ms": args.think_ms}
+    runs = [("", args.think_ms, "9191", "9192")]
+    if args.think_ms > 0:
+        runs.append(("burst_", 0.0, "9193", "9194"))
+    all_ids: list[str] = []
+    for label, think_ms, wa_prefix, rest_prefix in runs:
+        print(f"{label or 'headline '}run: think time {think_ms:.0f} ms", file=sys.stderr)
+        wa_ids = [f"{wa_prefix}{i:08d}" for i in range(args.investors)]
+        rest_ids = [f"{rest_prefix}{i:08d}" for i in range(args.investors)]
+        part = await compare(sim, rasa, replies, wa_ids, rest_ids, args.messages, think_ms, rasa_pid)
+        all_ids += part.pop("ids")
+        figures |= {f"{label}{key}": value for key, value in part.items()}
+    await asyncio.sleep(2.0)  # late duplicates would show up now
+    lost, duplicated = integrity(all_ids, replies)
+    stats = await sim_call(sim, "GET", "/_sim/stats")
+    return figures | {
+        "lost": lost,
+        "duplicated": duplicated,
+        "graph_requests": stats.get("graph_requests"),
+        "status_webhooks": stats.get("webhooks_sent", 0) - len(all_ids) - warm_messages,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if not paths.MODEL.exists():
+        raise SystemExit("no model: run `make model` first")
+    durable = durable_mode(args)
+    prefix = f"wabench{uuid.uuid4().hex[:6]}"
+    env = {"WHATSAPP_PREFIX": prefix, "TF_CPP_MIN_LOG_LEVEL": "3", "LOG_LEVEL": "WARNING"}
+    if durable:
+        env |= {"AMQP_URL": infra.amqp_url(), "REDIS_URL": infra.redis_url()}
+    else:
+        env |= {"AMQP_URL": "", "REDIS_URL": ""}
+    sim_port, rasa_port = free_port(), free_port()
+    sim = f"http://127.0.0.1:{sim_port}"
+    rasa = f"http://127.0.0.1:{rasa_port}"
+    env["WHATSAPP_API_URL"] = f"{sim}/v21.0"
+    sim_proc, gateway_proc = start_ingress(args, env, durable, sim_port, rasa_port)
     tmp = Path(tempfile.mkdtemp(prefix="wabench"))
     rasa_proc = start_rasa(tmp, env, rasa_port)
     figures: dict[str, Any] = {
@@ -257,43 +311,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     replies = Replies(sim)
     try:
         await replies.start()
-        print(f"warm-up; {args.investors} investors x {args.messages} messages per channel", file=sys.stderr)
-        warm = [f"9190{i:08d}" for i in range(args.investors)]  # every connection pool as wide as the load
-        await whatsapp_run(sim, warm, 1, replies)
-        await rest_run(rasa, [f"r{w}" for w in warm], 1)
-        # Every turn of the script once on each channel before measuring: the model's first encounter with an
-        # input shape (a new sentence length, a longer dialogue) costs a one-off TensorFlow retrace of up to
-        # ~1 s, which would otherwise land in the tail of whichever channel met that turn first.
-        walkers = warm[:2]
-        await whatsapp_run(sim, walkers, args.messages, replies, first=1)
-        await rest_run(rasa, [f"r{w}" for w in walkers], args.messages, first=1)
-        warm_messages = len(warm) + len(walkers) * args.messages
-
+        warm_messages = await warm_up(args, sim, rasa, replies)
         if args.only_faults:
             figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)
             print_table(figures["faults"])
             return figures
-        figures |= {"investors": args.investors, "think_ms": args.think_ms}
-        runs = [("", args.think_ms, "9191", "9192")]
-        if args.think_ms > 0:
-            runs.append(("burst_", 0.0, "9193", "9194"))
-        all_ids: list[str] = []
-        for label, think_ms, wa_prefix, rest_prefix in runs:
-            print(f"{label or 'headline '}run: think time {think_ms:.0f} ms", file=sys.stderr)
-            wa_ids = [f"{wa_prefix}{i:08d}" for i in range(args.investors)]
-            rest_ids = [f"{rest_prefix}{i:08d}" for i in range(args.investors)]
-            part = await compare(sim, rasa, replies, wa_ids, rest_ids, args.messages, think_ms, rasa_proc.pid)
-            all_ids += part.pop("ids")
-            figures |= {f"{label}{key}": value for key, value in part.items()}
-        await asyncio.sleep(2.0)  # late duplicates would show up now
-        lost, duplicated = integrity(all_ids, replies)
-        stats = await sim_call(sim, "GET", "/_sim/stats")
-        figures |= {
-            "lost": lost,
-            "duplicated": duplicated,
-            "graph_requests": stats.get("graph_requests"),
-            "status_webhooks": stats.get("webhooks_sent", 0) - len(all_ids) - warm_messages,
-        }
+        figures |= await headline(args, sim, rasa, rasa_proc.pid, replies, warm_messages)
         print_table(figures)
         if args.faults or args.only_faults:
             figures["faults"] = await fault_run(args, sim, rasa_proc, replies, durable)

@@ -18,7 +18,10 @@ from common.config import env_str
 def send(rasa_url: str, sender: str, text: str) -> list[dict[str, Any]]:
     body = json.dumps({"sender": sender, "message": text}).encode()
     request = urllib.request.Request(  # noqa: S310 (the Rasa URL comes from configuration)
-        f"{rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+        f"{rasa_url}/webhooks/rest/webhook",
+        data=body,
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {env_str('REST_CHANNEL_TOKEN', 'dev-rest-token')}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return list(json.loads(response.read()))

@@ -13,9 +13,11 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot import paths
-from common.config import env_int, env_str
+from common.config import env_float, env_int, env_str
+from common.logs import configure_logging
 from common.processes import ServiceProcess
 
 PYTHON = sys.executable
@@ -37,8 +39,8 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
 
-def services() -> list[Service]:
-    ports = {
+def stack_ports() -> dict[str, int]:
+    return {
         "rasa": env_int("RASA_PORT", 5005),
         "actions": env_int("ACTIONS_PORT", 5055),
         "accounts": env_int("ACCOUNTS_API_PORT", 8088),
@@ -46,8 +48,11 @@ def services() -> list[Service]:
         "gateway": env_int("WHATSAPP_GATEWAY_PORT", 5006),
         "handoff": env_int("HANDOFF_PORT", 8091),
     }
-    rasa_token = env_str("RASA_TOKEN", "dev-rasa-token")
-    shared = {
+
+
+def shared_env(ports: dict[str, int], rasa_token: str) -> dict[str, str]:
+    """What every service needs to find the others (and the development secrets), unless already set."""
+    return {
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports['actions']}/webhook",
         "ACCOUNTS_API_URL": env_str("ACCOUNTS_API_URL", f"http://127.0.0.1:{ports['accounts']}"),
         "WHATSAPP_API_URL": env_str("WHATSAPP_API_URL", f"http://127.0.0.1:{ports['whatsapp']}/v21.0"),
@@ -60,72 +65,41 @@ def services() -> list[Service]:
         "/webhooks/whatsapp/webhook",
         "HANDOFF_URL": f"http://127.0.0.1:{ports['handoff']}",
         "HANDOFF_INTERNAL_TOKEN": env_str("HANDOFF_INTERNAL_TOKEN", "dev-token"),
+        "ACTION_SERVER_TOKEN": env_str("ACTION_SERVER_TOKEN", "dev-action-token"),
+        "REST_CHANNEL_TOKEN": env_str("REST_CHANNEL_TOKEN", "dev-rest-token"),
+        "RASA_METRICS_PORT": env_str("RASA_METRICS_PORT", "9105"),  # Rasa's /metrics (bot/metrics.py)
+        # A developer's machine listens on loopback only: the development tokens are public knowledge.
+        "ACTION_SERVER_HOST": env_str("ACTION_SERVER_HOST", "127.0.0.1"),
+        "WHATSAPP_GATEWAY_HOST": env_str("WHATSAPP_GATEWAY_HOST", "127.0.0.1"),
+        "METRICS_HOST": env_str("METRICS_HOST", "127.0.0.1"),
         # A known first agent on a developer's machine; APP_ENV=production refuses development secrets.
         "HANDOFF_SEED_EMAIL": env_str("HANDOFF_SEED_EMAIL", "agent@example.com"),
         "HANDOFF_SEED_PASSWORD": env_str("HANDOFF_SEED_PASSWORD", "local-agent-pass"),
     }
-    for key, value in shared.items():
+
+
+def services() -> list[Service]:
+    """The stack in start order; sets the shared environment (`shared_env`) for them as a side effect."""
+    ports = stack_ports()
+    rasa_token = env_str("RASA_TOKEN", "dev-rasa-token")
+    for key, value in shared_env(ports, rasa_token).items():
         os.environ.setdefault(key, value)
+    rasa_command = [RASA, "run", "--enable-api", "--auth-token", rasa_token, "-m", str(paths.MODEL),
+                    "--endpoints", str(paths.ENDPOINTS), "--credentials", str(paths.CREDENTIALS),
+                    "-p", str(ports["rasa"]), "-i", env_str("RASA_HOST", "127.0.0.1")]
     return [
-        Service(
-            "accounts-api",
-            "standins.accounts_api",
-            [PYTHON, "-m", "standins.accounts_api"],
-            ports["accounts"],
-            "/health",
-            {"ACCOUNTS_API_PORT": str(ports["accounts"])},
-            "account API stand-in (OpenAPI at /openapi.json)",
-        ),
-        Service(
-            "actions",
-            "rasa_sdk",
-            [PYTHON, "-m", "rasa_sdk", "--actions", "actions", "-p", str(ports["actions"])],
-            ports["actions"],
-            "/health",
-            {},
-            "action server",
-        ),
-        Service(
-            "rasa",
-            "rasa",
-            [
-                RASA,
-                "run",
-                "--enable-api",
-                "--auth-token",
-                rasa_token,
-                "-m",
-                str(paths.MODEL),
-                "--endpoints",
-                str(paths.ENDPOINTS),
-                "--credentials",
-                str(paths.CREDENTIALS),
-                "-p",
-                str(ports["rasa"]),
-            ],
-            ports["rasa"],
-            "/",
-            {},
-            "Rasa (REST channel at /webhooks/rest/webhook)",
-        ),
-        Service(
-            "whatsapp-simulator",
-            "standins.whatsapp_cloud",
-            [PYTHON, "-m", "standins.whatsapp_cloud"],
-            ports["whatsapp"],
-            "/health",
-            {"WHATSAPP_SIM_PORT": str(ports["whatsapp"])},
-            "WhatsApp simulator: open it in a browser to chat as an investor",
-        ),
-        Service(
-            "handoff",
-            "handoff",
-            [PYTHON, "-m", "handoff"],
-            ports["handoff"],
-            "/health",
-            {"HANDOFF_PORT": str(ports["handoff"])},
-            "agent inbox",
-        ),
+        Service("accounts-api", "standins.accounts_api", [PYTHON, "-m", "standins.accounts_api"], ports["accounts"],
+                "/health", {"ACCOUNTS_API_PORT": str(ports["accounts"])},
+                "account API stand-in (OpenAPI at /openapi.json)"),
+        Service("actions", "rasa_sdk", [PYTHON, "-m", "actions.server", "-p", str(ports["actions"])],
+                ports["actions"], "/health", {}, "action server"),
+        Service("rasa", "rasa", rasa_command, ports["rasa"], "/", {},
+                "Rasa (REST channel at /webhooks/rest/webhook)"),
+        Service("whatsapp-simulator", "standins.whatsapp_cloud", [PYTHON, "-m", "standins.whatsapp_cloud"],
+                ports["whatsapp"], "/health", {"WHATSAPP_SIM_PORT": str(ports["whatsapp"])},
+                "WhatsApp simulator: open it in a browser to chat as an investor"),
+        Service("handoff", "handoff", [PYTHON, "-m", "handoff"], ports["handoff"], "/health",
+                {"HANDOFF_PORT": str(ports["handoff"])}, "agent inbox"),
     ]
 
 
@@ -143,8 +117,9 @@ def main() -> int:
     if not paths.MODEL.exists():
         print("no trained model: run `make model` first (make run does it for you)", file=sys.stderr)
         return 1
+    configure_logging("stack")
     running: list[ServiceProcess] = []
-    log_dir = paths.ROOT / "var" / "log"
+    log_dir = Path(env_str("LOG_DIR", str(paths.ROOT / "var" / "log")))  # one file per service
     try:
         for service in services():
             if not available(service):
@@ -155,11 +130,11 @@ def main() -> int:
                 service.command,
                 service.url + service.health_path,
                 env=service.env,
-                startup_timeout=240,
+                startup_timeout=env_float("STACK_STARTUP_TIMEOUT", 240.0),  # Rasa loading its model
                 log_dir=log_dir,
             )
             running.append(proc.start())
-        print("\nThe assistant is running. Logs: var/log/. Stop with Ctrl-C.\n")
+        print(f"\nThe assistant is running. Logs: {log_dir}/. Stop with Ctrl-C.\n")
         for service in services():
             if available(service):
                 print(f"  {service.banner:<62} {service.url}")
@@ -172,7 +147,7 @@ def main() -> int:
         while all(p.process is not None and p.process.poll() is None for p in running):
             time.sleep(1)
         dead = [p.name for p in running if p.process is None or p.process.poll() is not None]
-        print(f"stopped: {', '.join(dead)} exited; see var/log/", file=sys.stderr)
+        print(f"stopped: {', '.join(dead)} exited; see {log_dir}/", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -1,21 +1,33 @@
 """Masking of personally identifiable information.
 
-Investors' PAN, phone numbers, e-mail addresses, folio and bank account numbers must never reach a log
-line, and should reach a person only as far as that person needs them. Every service masks through
-these functions so that the masking rules live in one place.
+Investors' PAN, phone numbers, e-mail addresses, folio and bank account numbers and one-time codes must
+never reach a log line, and should reach a person only as far as that person needs them. Every service masks
+through these functions so that the masking rules live in one place; log lines are masked by the one logging
+setup every process calls (common/logs.py), not by the call sites.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
-PAN_RE = re.compile(r"\b([A-Za-z]{5})(\d{4})([A-Za-z])\b")
-EMAIL_RE = re.compile(r"\b([A-Za-z0-9._%+-])([A-Za-z0-9._%+-]*)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+PAN_RE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{5})(\d{4})([A-Za-z])(?![A-Za-z0-9])")
+# Aadhaar (12 digits, often 4-4-4) and card numbers (16 digits, often 4-4-4-4): never needed by a person here.
+# Unbroken runs of those lengths are masked as account numbers below.
+AADHAAR_CARD_RE = re.compile(r"(?<![\d*X])\d{4}([ -])\d{4}\1\d{4}(?:\1\d{4})?(?![\d])")
+# UPI handles (name@bank, no dot in the bank part, unlike an e-mail address).
+UPI_RE = re.compile(r"\b([A-Za-z0-9._-])([A-Za-z0-9._-]*)@([A-Za-z]{2,})\b(?![.@])")
+# Also URL-encoded (`%40`), as it appears in a logged URL.
+EMAIL_RE = re.compile(r"\b([A-Za-z0-9._%+-])([A-Za-z0-9._%+-]*)(@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
 # Indian mobiles as WhatsApp sends them (91XXXXXXXXXX), with +/spaces, or bare 10 digits starting 6-9.
-PHONE_RE = re.compile(r"(?<!\d)(\+?91[\s-]?)?([6-9]\d{9})(?!\d)")
+PHONE_RE = re.compile(r"(?<!\d)(?<!\d\.)(\+?91[\s-]?)?([6-9]\d{9})(?!\d)")
+# The same, written as people do, 5 + 5 ("98765 43210", "98765-43210"); strict masking only (see mask_text).
+SPACED_PHONE_RE = re.compile(r"(?<!\d)(?<!\d\.)(\+?91[\s-]?)?[6-9]\d{4}[ -](\d{5})(?!\d)")
 # Folio / bank account numbers: 8 to 18 digits, optionally with a slash-suffix (folio "12345678/90").
-ACCOUNT_RE = re.compile(r"(?<![\d*])(\d{4,14})(\d{4})(?:/(\d+))?(?!\d)")
+# None of these patterns matches the fraction of a decimal number (a confidence of 0.9998745681).
+ACCOUNT_RE = re.compile(r"(?<![\d*])(?<!\d\.)(\d{4,14})(\d{4})(?:/(\d+))?(?!\d)")
+# One-time codes: 6 digits standing alone ("482913", "482 913", "482-913"); not inside a longer number, an
+# identifier made of letters and digits (message ids, hashes) or a decimal fraction (a confidence of 0.912345).
+CODE_RE = re.compile(r"(?<![A-Za-z0-9])(?<!\d\.)\d{3}([ -]?)\d{3}(?![A-Za-z0-9])")
 
 
 def mask_pan(pan: str) -> str:
@@ -51,33 +63,24 @@ def mask_account(number: str) -> str:
     return "X" * (len(digits) - 4) + digits[-4:]
 
 
-def mask_text(text: str) -> str:
-    """Mask every PAN, e-mail, phone and account-like number found in free text (log lines, transcripts)."""
+def mask_text(text: str, *, strict: bool = False) -> str:
+    """Mask every PAN, e-mail, phone and account-like number found in free text (log lines, transcripts).
+
+    `strict=True` is for log lines, where nobody needs a number and a false positive costs nothing: it also
+    masks one-time codes -- every 6-digit number standing alone, so an amount of 100000 too -- and mobiles
+    written 5 + 5 with a space or hyphen, so a range like 60000-90000 too. Transcripts that agents read use
+    the default, which leaves amounts alone.
+    """
     if not text:
         return text
     text = PAN_RE.sub(lambda m: mask_pan(m.group(0)), text)
-    text = EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+    text = AADHAAR_CARD_RE.sub(lambda m: re.sub(r"\d", "X", m.group(0)[:-4]) + m.group(0)[-4:], text)
+    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}{'*' * max(len(m.group(2)), 1)}{m.group(3)}{m.group(4)}", text)
+    text = UPI_RE.sub(lambda m: f"{m.group(1)}{'*' * max(len(m.group(2)), 1)}@{m.group(3)}", text)
     text = PHONE_RE.sub(lambda m: (m.group(1) or "") + "XXXXXX" + m.group(2)[-4:], text)
+    if strict:
+        text = SPACED_PHONE_RE.sub(lambda m: (m.group(1) or "") + "XXXXXX" + m.group(2)[-4:], text)
     text = ACCOUNT_RE.sub(lambda m: "X" * len(m.group(1)) + m.group(2) + (f"/{m.group(3)}" if m.group(3) else ""), text)
+    if strict:
+        text = CODE_RE.sub(lambda m: f"XXX{m.group(1)}XXX", text)
     return text
-
-
-class PIIMaskingFilter(logging.Filter):
-    """A logging filter that masks PII in the rendered message, so no handler ever writes it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            rendered = record.getMessage()
-        except Exception:  # a broken format string is still logged, just unmasked args dropped
-            rendered = str(record.msg)
-        record.msg = mask_text(rendered)
-        record.args = None
-        return True
-
-
-def install_log_masking(logger: logging.Logger | None = None) -> None:
-    """Attach the masking filter to every handler of `logger` (root by default), idempotently."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not any(isinstance(f, PIIMaskingFilter) for f in handler.filters):
-            handler.addFilter(PIIMaskingFilter())

@@ -1,22 +1,11 @@
-"""Process start-up shared by every service: logging with PII masking, and the heap of a loaded model."""
+"""Process start-up shared by services: the heap of a loaded model (logging: common/logs.py)."""
 
 from __future__ import annotations
 
 import gc
 import logging
 
-from common.config import ConfigError, env_bool, env_str
-from common.pii import install_log_masking
-
-
-def configure_logging(service: str) -> logging.Logger:
-    """Plain structured-ish lines on stderr, level from LOG_LEVEL (default INFO), PII masked in every record."""
-    logging.basicConfig(
-        level=env_str("LOG_LEVEL", "INFO").upper(),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    install_log_masking()
-    return logging.getLogger(service)
+from common.config import ConfigError, env_bool
 
 
 def freeze_loaded_heap() -> bool:

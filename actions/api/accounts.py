@@ -21,10 +21,13 @@ from typing import Any
 
 import aiohttp
 
+from actions import metrics
 from actions.api.breaker import CircuitBreaker
 from actions.api.cache import Cache, MemoryCache, RedisCache
 from actions.api.errors import ApiRejected, ApiUnavailable, NotFound, OtpExpired, OtpLocked
+from actions.metrics import endpoint_label
 from common.config import env_float, env_int, env_secret, env_str
+from common.logs import CORRELATION_HEADER, get_correlation_id
 from common.pii import mask_text
 
 logger = logging.getLogger(__name__)
@@ -105,6 +108,21 @@ class AccountsClient:
     # --- transport --------------------------------------------------------------------------------------------
     async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                        body: JSON | None = None, key: str | None = None) -> tuple[int, JSON]:
+        """One call with its retries, measured (`mfa_accounts_api_request_seconds`)."""
+        started, outcome = time.monotonic(), "error"
+        try:
+            status, data = await self._attempts(method, path, params=params, body=body, key=key)
+            outcome = "ok" if status < 400 else f"{status // 100}xx"
+            return status, data
+        except ApiUnavailable as exc:
+            outcome = exc.code or "unavailable"
+            raise
+        finally:
+            metrics.API_SECONDS.labels(endpoint_label(method, path), outcome).observe(time.monotonic() - started)
+            metrics.BREAKER_OPEN.set(1 if self.breaker.state == "open" else 0)
+
+    async def _attempts(self, method: str, path: str, *, params: dict[str, Any] | None,
+                        body: JSON | None, key: str | None) -> tuple[int, JSON]:
         idempotent = method == "GET" or key is not None
         self.stats["calls"] += 1
         if not self.breaker.allow():
@@ -113,6 +131,8 @@ class AccountsClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.call_budget
         headers = {"Idempotency-Key": key} if key else {}
+        if get_correlation_id():
+            headers[CORRELATION_HEADER] = str(get_correlation_id())
         attempt = 0
         last: Exception | None = None
         while True:
@@ -159,7 +179,9 @@ class AccountsClient:
         entry = await self.cache.get(key)
         if entry is not None and time.time() - entry[1] < ttl:
             self.stats["cache_hits"] += 1
+            metrics.CACHE_REQUESTS.labels("hit").inc()
             return dict(entry[0])
+        metrics.CACHE_REQUESTS.labels("miss").inc()
         try:
             value: JSON = await fetch()
         except ApiUnavailable:
@@ -190,7 +212,7 @@ class AccountsClient:
 
     async def portfolio(self, investor_id: int, folio: str | None = None) -> JSON:
         params = {"folio": folio} if folio else None
-        return await self._cached(f"portfolio:{investor_id}:{folio or '*'}", self.settings.portfolio_ttl,
+        return await self._cached(f"portfolio:{investor_id}:{folio or 'all'}", self.settings.portfolio_ttl,
                                   lambda: self._get(f"/v1/investors/{investor_id}/portfolio", params))
 
     async def sips(self, investor_id: int) -> JSON:
@@ -227,7 +249,7 @@ class AccountsClient:
 
     async def create_service_request(self, investor_id: int, body: JSON, key: str | None = None) -> JSON:
         data = (await self._post(f"/v1/investors/{investor_id}/service-requests", body, key))[1]
-        await self.cache.delete(f"portfolio:{investor_id}:*")
+        await self.cache.delete_prefix(f"portfolio:{investor_id}:")  # the whole portfolio and every folio's
         return data
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Protocol
 
@@ -22,6 +23,10 @@ class Cache(Protocol):
     async def set(self, key: str, value: Any, keep_seconds: float) -> None: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Drop every entry whose key starts with `prefix` (e.g. all of one investor's portfolio views)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -55,6 +60,10 @@ class MemoryCache:
 
     async def delete(self, key: str) -> None:
         self.data.pop(key, None)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        for key in [k for k in self.data if k.startswith(prefix)]:
+            self.data.pop(key, None)
 
     async def close(self) -> None:
         self.data.clear()
@@ -90,6 +99,21 @@ class RedisCache:
     async def delete(self, key: str) -> None:
         try:
             await self.redis.delete(self.prefix + key)
+        except Exception as exc:
+            logger.warning("cache delete failed: %s", exc)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """SCAN for the keys (glob characters in the prefix matched literally) and delete them in batches."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix + prefix) + "*"
+        try:
+            batch: list[bytes] = []
+            async for key in self.redis.scan_iter(match=pattern, count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await self.redis.delete(*batch)
+                    batch.clear()
+            if batch:
+                await self.redis.delete(*batch)
         except Exception as exc:
             logger.warning("cache delete failed: %s", exc)
 

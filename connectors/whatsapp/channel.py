@@ -6,16 +6,19 @@ credentials.yml:
       # every key optional; secrets come from WHATSAPP_* environment variables (docs/configuration.md)
 
 Webhook POST, in this order, so that nothing unverified is processed and nothing acknowledged is lost:
-1. signature check on the raw body (403 when missing or wrong, nothing parsed);
-2. parse (400 with a log line when malformed);
-3. statuses recorded (never answered);
-4. each message id claimed once (Redis SET NX, or in-process) -- a duplicate is acknowledged and dropped --
+1. body size capped (413 with a log line: a declared Content-Length over WHATSAPP_MAX_BODY_BYTES before a byte
+   of the body is read, otherwise as soon as the bytes read pass it; body.py);
+2. signature check on the raw body (403 when missing or wrong, nothing parsed);
+3. parse (400 with a log line when malformed: the parser is total, models.py);
+4. statuses recorded (never answered);
+5. each message id claimed once (Redis SET NX, or in-process) -- a duplicate is acknowledged and dropped --
    and the investor's 24-hour window opened, in the same call;
-5. messages handed to the intake (RabbitMQ with publisher confirms, or the in-process queue); a failure
+6. messages handed to the intake (RabbitMQ with publisher confirms, or the in-process queue); a failure
    releases the claims and answers 503, so Meta's retry finds the message again;
-6. read receipts sent in the background (blue ticks: the message is safe with us);
-7. 200.
-The intake then calls `handle()` one message at a time per investor, in order.
+7. read receipts sent in the background (blue ticks: the message is safe with us);
+8. 200.
+The intake then calls `handle()` one message at a time per investor, in order. A tapped reply's id reaches
+Rasa as a payload only if the bot offered it to that investor (offers.py); over-long text never reaches NLU.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from sanic.response import HTTPResponse
 from common.pii import mask_phone
 from common.runtime import freeze_loaded_heap
 from connectors.whatsapp import messages as wa
+from connectors.whatsapp.body import BodyTooLarge, read_capped
 from connectors.whatsapp.graph import GraphClient, GraphError, OutcomeUnknown
 from connectors.whatsapp.intake import Intake, make_intake
-from connectors.whatsapp.models import InboundMessage, PayloadError, StatusUpdate, parse_webhook
+from connectors.whatsapp.models import MAX_TEXT_CHARS, InboundMessage, PayloadError, StatusUpdate, parse_webhook
+from connectors.whatsapp.offers import OfferedReplies
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.signature import HEADER, is_valid
 from connectors.whatsapp.store import StateStore, StatusKeys, make_store
@@ -56,16 +61,18 @@ class WhatsAppOutput(OutputChannel):
     When it answers an investor message (`reply_to` set), the n-th message it sends gets the idempotency key
     `<inbound id>:<n>`: if the inbound message is processed again after a crash, replies already sent are
     not sent twice. Outside a conversation turn (handoff agent replies via the HTTP API) each message gets a
-    fresh key.
+    fresh key. Every reply id it offers (buttons, list rows, template quick replies) is recorded for the
+    recipient before the message leaves, so the tap can be accepted as the payload it carries (offers.py).
     """
 
     @classmethod
     def name(cls) -> str:
         return CHANNEL_NAME
 
-    def __init__(self, client: GraphClient, reply_to: str | None = None) -> None:
+    def __init__(self, client: GraphClient, reply_to: str | None = None, offers: OfferedReplies | None = None) -> None:
         self.client = client
         self.reply_to = reply_to
+        self.offers = offers
         self._count = 0
         self.sent: list[dict[str, Any]] = []
 
@@ -77,6 +84,8 @@ class WhatsAppOutput(OutputChannel):
 
     async def _send_all(self, messages: list[dict[str, Any]], suffix: str = "") -> None:
         for message in messages:
+            if self.offers is not None:
+                await self.offers.record(message)
             try:
                 await self.client.send(message, key=self._key(suffix))
                 self.sent.append(message)
@@ -145,11 +154,12 @@ class WhatsAppInput(InputChannel):
         return cls(WhatsAppSettings.from_env(credentials or {}))
 
     def __init__(self, settings: WhatsAppSettings | None = None, consume: bool = True) -> None:
-        self.settings = settings or WhatsAppSettings()
+        self.settings = settings or WhatsAppSettings.construct()
         self.consume = consume  # False in the webhook gateway: it only accepts and queues
         self._store: StateStore | None = None
         self._client: GraphClient | None = None
         self._intake: Intake | None = None
+        self._offers: OfferedReplies | None = None
         self._transcript: Callable[[UserMessage], Awaitable[Any]] | None = None
         self._agent: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -168,6 +178,13 @@ class WhatsAppInput(InputChannel):
         return self._client
 
     @property
+    def offers(self) -> OfferedReplies:
+        if self._offers is None:
+            # Valid for the customer-service window: a menu older than that cannot be answered anyway.
+            self._offers = OfferedReplies(self.store, self.settings.prefix, self.settings.window_seconds)
+        return self._offers
+
+    @property
     def intake(self) -> Intake:
         if self._intake is None:
             self._intake = make_intake(self.settings, self.store)
@@ -175,18 +192,18 @@ class WhatsAppInput(InputChannel):
 
     def get_output_channel(self) -> OutputChannel:
         """Lets Rasa (and the handoff service through Rasa's HTTP API) reach an investor outside a webhook."""
-        return WhatsAppOutput(self.client)
+        return WhatsAppOutput(self.client, offers=self.offers)
 
     # ----- processing one queued message -----------------------------------------------------------------
     async def handle(self, message: InboundMessage, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         """Run one investor message through Rasa (or answer it with a notice); raising = retry, then DLQ."""
         if self._agent is not None and not self._agent.is_ready():
             raise RuntimeError("Rasa agent has no model loaded")  # Rasa would silently drop the message
-        output = WhatsAppOutput(self.client, reply_to=message.id)
+        output = WhatsAppOutput(self.client, reply_to=message.id, offers=self.offers)
         kind = message.notice_kind()
         if kind:
             await output.send_notice(message.wa_id, kind)
-        text = message.rasa_text()
+        text = await self.text_for_rasa(message)
         if text:
             await on_new_message(self._user_message(message, text, output))
         elif self._transcript is not None:
@@ -194,6 +211,23 @@ class WhatsAppInput(InputChannel):
             transcript = message.transcript_text()
             parse_data = {"text": transcript, "intent": {"name": None, "confidence": 0.0}, "entities": []}
             await self._transcript(self._user_message(message, transcript, output, parse_data=parse_data))
+
+    async def text_for_rasa(self, message: InboundMessage) -> str | None:
+        """What Rasa is given: a tapped reply's id only if we offered it to this investor, else plain text."""
+        payload = message.reply_payload()
+        if payload is not None:
+            if await self.offers.accepts(message.wa_id, payload):
+                return payload
+            logger.warning("whatsapp.reply.not_offered id=%s from=%s", message.id, mask_phone(message.wa_id))
+        if message.too_long:
+            logger.warning(
+                "whatsapp.message.too_long id=%s from=%s chars=%d limit=%d (not given to NLU)",
+                message.id,
+                mask_phone(message.wa_id),
+                len(message.plain_text() or ""),
+                MAX_TEXT_CHARS,
+            )
+        return message.rasa_text()
 
     @staticmethod
     def _user_message(message: InboundMessage, text: str, output: OutputChannel, **extra: Any) -> UserMessage:
@@ -232,8 +266,12 @@ class WhatsAppInput(InputChannel):
     # ----- HTTP -------------------------------------------------------------------------------------------
     async def receive(self, request: Request) -> HTTPResponse:
         started = time.perf_counter()
-        raw: bytes = request.body or b""
-        if not is_valid(raw, request.headers.get(HEADER), self.settings.app_secret):
+        try:
+            raw = await read_capped(request, self.settings.max_body_bytes)
+        except BodyTooLarge as exc:
+            logger.warning("whatsapp.webhook.rejected reason=too_large %s", exc)
+            return response.json({"error": f"payload too large (at most {exc.limit} bytes)"}, status=413)
+        if not is_valid(raw, request.headers.get(HEADER), self.settings.app_secret, self.settings.previous_app_secret):
             logger.warning("whatsapp.webhook.rejected reason=signature bytes=%d", len(raw))
             return response.json({"error": "invalid signature"}, status=403)
         try:
@@ -247,15 +285,26 @@ class WhatsAppInput(InputChannel):
                 await asyncio.gather(*(self.record_status(s) for s in batch.statuses))
             except Exception:  # statuses are informational: never make Meta retry a whole payload for them
                 logger.exception("whatsapp.status.record_failed")
+        fresh = await self._enqueue(batch.messages)
+        if fresh is None:
+            return response.json({"error": "temporarily unavailable, retry"}, status=503)
+        logger.debug(
+            "whatsapp.webhook.accepted messages=%d statuses=%d ms=%.1f",
+            fresh,
+            len(batch.statuses),
+            (time.perf_counter() - started) * 1000,
+        )
+        return response.json({"status": "ok"})
 
+    async def _enqueue(self, messages: list[InboundMessage]) -> int | None:
+        """Claim each message id once and hand the fresh ones to the intake: how many, or None when they are
+        not safe (claims released, so Meta's retry is processed)."""
         fresh: list[InboundMessage] = []
-        claimed: list[str] = []
         p = self.settings.prefix
         try:
-            for message in batch.messages:
+            for message in messages:
                 seen = f"{p}:seen:{message.id}"
                 if await self.client.accept_inbound(seen, self.settings.dedupe_ttl, message.wa_id, message.timestamp):
-                    claimed.append(message.id)
                     fresh.append(message)
                 else:
                     logger.info("whatsapp.webhook.duplicate id=%s", message.id)
@@ -268,19 +317,32 @@ class WhatsAppInput(InputChannel):
                         self._spawn(self.client.mark_read(message.id))
         except Exception:
             logger.exception("whatsapp.webhook.enqueue_failed messages=%d", len(fresh))
-            for message_id in claimed:
+            for message in fresh:
                 try:
-                    await self.store.delete(f"{p}:seen:{message_id}")
+                    await self.store.delete(f"{p}:seen:{message.id}")
                 except Exception:
-                    logger.exception("whatsapp.webhook.unclaim_failed id=%s", message_id)
-            return response.json({"error": "temporarily unavailable, retry"}, status=503)
-        logger.debug(
-            "whatsapp.webhook.accepted messages=%d statuses=%d ms=%.1f",
-            len(fresh),
-            len(batch.statuses),
-            (time.perf_counter() - started) * 1000,
-        )
-        return response.json({"status": "ok"})
+                    logger.exception("whatsapp.webhook.unclaim_failed id=%s", message.id)
+            return None
+        return len(fresh)
+
+    async def problems(self) -> list[str]:
+        """Readiness: the state store answers, the intake is connected (and consuming, in Rasa), the model is
+        loaded and the event broker is our outbox -- Rasa runs on without a broker it failed to load, and then
+        no event would reach the agents' inbox. Empty when ready."""
+        found = self.intake.problems(consuming=self.consume)
+        try:
+            await self.store.get("readiness-probe")
+        except Exception as exc:
+            found.append(f"state store: {type(exc).__name__}")
+        if self.consume and self._agent is not None:
+            if not self._agent.is_ready():
+                found.append("rasa: model not loaded")
+            broker = getattr(getattr(self._agent, "tracker_store", None), "event_broker", None)
+            if type(broker).__name__ != "OutboxEventBroker":
+                found.append(f"rasa: event broker is {type(broker).__name__}, not the outbox")
+        elif self.consume:
+            found.append("rasa: the channel has not started consuming")
+        return found
 
     def verify(self, request: Request) -> HTTPResponse:
         import hmac
@@ -338,11 +400,18 @@ class WhatsAppInput(InputChannel):
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok", "intake": self.intake.kind, "consumer": self.intake.status()})
 
+        @bp.route("/ready", methods=["GET"])
+        async def ready(request: Request) -> HTTPResponse:
+            found = await self.problems()
+            return response.json({"status": "unavailable" if found else "ready", "problems": found},
+                                 status=503 if found else 200)
+
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             return self.verify(request)
 
-        @bp.route("/webhook", methods=["POST"])
+        # Streaming: Sanic does not buffer the body first, so receive() caps it before it is read (body.py).
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             return await self.receive(request)
 

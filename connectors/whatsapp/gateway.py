@@ -14,7 +14,6 @@ Port: WHATSAPP_GATEWAY_PORT (default 5006), host WHATSAPP_GATEWAY_HOST (default 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from sanic import Sanic, response
@@ -22,7 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.config import ConfigError, env_int, env_str
-from common.pii import install_log_masking
+from common.logs import configure_logging
 from common.runtime import freeze_loaded_heap
 from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.settings import WhatsAppSettings
@@ -45,12 +44,18 @@ def create_app(settings: WhatsAppSettings | None = None, name: str = "whatsapp_g
     async def health(request: Request) -> HTTPResponse:
         return response.json({"status": "ok"})
 
+    @app.get("/health/ready")
+    async def ready(request: Request) -> HTTPResponse:
+        """Readiness: RabbitMQ connected and Redis answering (liveness, `/health`, checks neither)."""
+        found = await channel.problems()
+        return response.json({"status": "unavailable" if found else "ready", "problems": found},
+                             status=503 if found else 200)
+
     return app
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    install_log_masking()
+    configure_logging("whatsapp-gateway")
     app = create_app()
     freeze_loaded_heap()  # Rasa's and Sanic's modules: no full collection needs to scan them (common/runtime.py)
     app.run(

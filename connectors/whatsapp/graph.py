@@ -99,7 +99,8 @@ class GraphClient:
     async def accept_inbound(self, seen_key: str, seen_ttl: float, wa_id: str, timestamp: int) -> bool:
         """Claim an investor message's id (False: a duplicate) and (re)open their 24-hour window from the time
         they sent it -- one round trip, on the webhook's acknowledgement path."""
-        remaining = self.settings.window_seconds - (time.time() - timestamp)
+        # Never longer than the window itself: a timestamp in the future does not open it for longer.
+        remaining = min(self.settings.window_seconds, self.settings.window_seconds - (time.time() - timestamp))
         return await self.store.accept_inbound(seen_key, seen_ttl, self._k_window + wa_id, timestamp, remaining)
 
     async def window_open(self, wa_id: str) -> bool:

@@ -73,6 +73,8 @@ class Intake(Protocol):
     async def put(self, messages: list[InboundMessage]) -> None: ...
     async def close(self) -> None: ...
     def status(self) -> dict[str, Any]: ...
+    def problems(self, consuming: bool) -> list[str]:
+        """What keeps this intake from taking (and, when `consuming`, handling) messages; empty when ready."""
 
 
 class LocalIntake:
@@ -126,6 +128,9 @@ class LocalIntake:
 
     def status(self) -> dict[str, Any]:
         return {"kind": self.kind, "busy_investors": len(self._workers)}
+
+    def problems(self, consuming: bool) -> list[str]:
+        return []  # in-process: ready whenever the process is
 
     async def drain(self) -> None:
         """Wait until every queued message was handled (tests, shutdown)."""
@@ -367,6 +372,14 @@ class AmqpIntake:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def problems(self, consuming: bool) -> list[str]:
+        found = []
+        if self._connection is None or self._connection.is_closed:
+            found.append("rabbitmq: not connected")
+        elif consuming and not self._parts:
+            found.append("rabbitmq: no partition subscribed")
+        return found
 
     def status(self) -> dict[str, Any]:
         return {

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-TEXT_LIMIT = 4096
+from connectors.capabilities import WHATSAPP
+
+TEXT_LIMIT = WHATSAPP.max_text
 INTERACTIVE_BODY_LIMIT = 1024
-MAX_REPLY_BUTTONS = 3
-BUTTON_TITLE_LIMIT = 20
+MAX_REPLY_BUTTONS = WHATSAPP.max_buttons
+BUTTON_TITLE_LIMIT = WHATSAPP.button_title_max
 BUTTON_ID_LIMIT = 256
-MAX_LIST_ROWS = 10
+MAX_LIST_ROWS = WHATSAPP.max_list_rows
 ROW_TITLE_LIMIT = 24
 ROW_DESCRIPTION_LIMIT = 72
 ROW_ID_LIMIT = 200
@@ -34,6 +36,7 @@ NOTICES = {
     "location": "Thanks, I received a location, but I can't use locations.",
     "contacts": "Thanks, I received a contact card, but I can't use contact cards.",
     "unsupported": "Sorry, I couldn't read that message. I can only read text messages.",
+    "too_long": f"Sorry, your message is too long for me: I read at most {TEXT_LIMIT} characters at a time.",
 }
 NOTICE_TAIL = " Please type your question, or write 'agent' to talk to a person, who will also see what you sent."
 
@@ -186,6 +189,32 @@ def custom_messages(to: str, custom: dict[str, Any]) -> list[dict[str, Any]]:
     message = {"messaging_product": "whatsapp", "recipient_type": "individual", **body}
     message["to"] = to
     return [message]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def reply_ids(message: dict[str, Any]) -> list[str]:
+    """The ids a message offers the investor to tap: reply buttons, list rows, template quick-reply payloads.
+
+    Total over any shape (custom JSON passes through unchecked): what is not where Meta expects it offers nothing.
+    """
+    if message.get("type") == "interactive":
+        action = _object(_object(message.get("interactive")).get("action"))
+        buttons = [_object(b.get("reply")).get("id") for b in _dicts(action.get("buttons"))]
+        rows = [r.get("id") for section in _dicts(action.get("sections")) for r in _dicts(section.get("rows"))]
+        return [i for i in buttons + rows if isinstance(i, str) and i]
+    if message.get("type") == "template":
+        components = _dicts(_object(message.get("template")).get("components"))
+        quick_replies = [c for c in components if c.get("type") == "button" and c.get("sub_type") == "quick_reply"]
+        parameters = [p for c in quick_replies for p in _dicts(c.get("parameters")) if p.get("type") == "payload"]
+        return [p["payload"] for p in parameters if isinstance(p.get("payload"), str) and p["payload"]]
+    return []
 
 
 def is_template(message: dict[str, Any]) -> bool:

@@ -1,38 +1,46 @@
 """The WhatsApp channel's settings, read once from the environment (documented in docs/configuration.md).
 
 Rasa expands `${VAR}` in credentials.yml but fails on unset variables, so the channel reads the environment
-itself, with development defaults that point at the local simulator. `common.config.env_secret` refuses the
-development secrets when `APP_ENV=production`, so a forgotten variable cannot reach Meta.
+itself (pydantic `BaseSettings`), with development defaults that point at the local simulator. Like
+`common.config.env_secret`, it refuses the development secrets when `APP_ENV=production`, so a forgotten variable
+cannot reach Meta.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
-from common.config import env_bool, env_float, env_int, env_secret, env_str
+from pydantic import BaseSettings, Field, ValidationError, validator
+from pydantic.fields import ModelField
+
+from common.config import DEV_PLACEHOLDERS, ConfigError, is_production
 
 DEV_VERIFY_TOKEN = "dev-verify-token"  # noqa: S105 (development default, refused in production)
 DEV_APP_SECRET = "dev-app-secret"  # noqa: S105 (development default, refused in production)
 DEV_ACCESS_TOKEN = "dev-access-token"  # noqa: S105 (development default, refused in production)
 DEV_PHONE_NUMBER_ID = "100000000000001"
 DEV_API_URL = "http://127.0.0.1:8090/v21.0"
+SECRETS = ("verify_token", "app_secret", "access_token")
 
 
-@dataclass(frozen=True)
-class WhatsAppSettings:
-    """Everything the channel needs; one instance per process, built at start-up."""
+class WhatsAppSettings(BaseSettings):
+    """Everything the channel needs; one instance per process, built at start-up (`from_env`).
+
+    Each field is read from `WHATSAPP_<FIELD>` (other names are given with `env=`); an empty variable means
+    the default. `WhatsAppSettings.construct()` gives the defaults without reading the environment.
+    """
 
     verify_token: str = DEV_VERIFY_TOKEN
     app_secret: str = DEV_APP_SECRET
+    # The secret being replaced, accepted as well during a rotation's overlap window (docs/runbook.md); else "".
+    previous_app_secret: str = Field("", env="WHATSAPP_APP_SECRET_PREVIOUS")
     access_token: str = DEV_ACCESS_TOKEN
     phone_number_id: str = DEV_PHONE_NUMBER_ID
     api_url: str = DEV_API_URL
     # Infrastructure: empty means embedded mode (in-process queue / in-process state).
-    amqp_url: str = ""
-    redis_url: str = ""
+    amqp_url: str = Field("", env="AMQP_URL")
+    redis_url: str = Field("", env="REDIS_URL")
     # Names: every queue, exchange and Redis key starts with this prefix (tests use a unique one per run).
     prefix: str = "wa"
     partitions: int = 16
@@ -58,40 +66,43 @@ class WhatsAppSettings:
     backoff_cap: float = 8.0
     request_timeout: float = 20.0
     mark_read: bool = True
+    # Webhook bodies larger than this are refused with 413 before they are read (Content-Length) or as soon as
+    # the bytes read pass it (chunked). Meta's webhooks are a few KiB; a batch of many messages stays far below.
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+
+    class Config:
+        env_prefix = "WHATSAPP_"
+        frozen = True
+        validate_all = True  # the defaults too: a development secret left in place is refused in production
+
+    @validator("*", pre=True)
+    def _empty_means_default(cls, value: Any, field: ModelField) -> Any:
+        return field.default if value == "" else value
+
+    @validator(*SECRETS)
+    def _no_placeholder_in_production(cls, value: str, field: ModelField) -> str:
+        if is_production() and value in DEV_PLACEHOLDERS | {field.default}:
+            raise ConfigError(f"{cls.env_name(field.name)} must be set to a real secret when APP_ENV=production")
+        return value
+
+    @validator("api_url")
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field is read from."""
+        return sorted(cls.__fields__[field].field_info.extra["env_names"])[0].upper()
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> WhatsAppSettings:
-        """Read the environment; `overrides` (from credentials.yml) win over it for non-secret values."""
-        settings = cls(
-            verify_token=env_secret("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN),
-            app_secret=env_secret("WHATSAPP_APP_SECRET", DEV_APP_SECRET),
-            access_token=env_secret("WHATSAPP_ACCESS_TOKEN", DEV_ACCESS_TOKEN),
-            phone_number_id=env_str("WHATSAPP_PHONE_NUMBER_ID", DEV_PHONE_NUMBER_ID),
-            api_url=env_str("WHATSAPP_API_URL", DEV_API_URL).rstrip("/"),
-            amqp_url=os.environ.get("AMQP_URL", ""),
-            redis_url=os.environ.get("REDIS_URL", ""),
-            prefix=env_str("WHATSAPP_PREFIX", "wa"),
-            partitions=env_int("WHATSAPP_PARTITIONS", 16),
-            concurrency=env_int("WHATSAPP_CONCURRENCY", 16),
-            delivery_limit=env_int("WHATSAPP_DELIVERY_LIMIT", 5),
-            balance_interval=env_float("WHATSAPP_BALANCE_INTERVAL", 2.0),
-            dedupe_ttl=env_int("WHATSAPP_DEDUPE_TTL", 7 * 24 * 3600),
-            throughput_per_second=env_int("WHATSAPP_THROUGHPUT_PER_SECOND", 80),
-            throughput_margin=env_float("WHATSAPP_THROUGHPUT_MARGIN", 0.1),
-            pair_interval=env_float("WHATSAPP_PAIR_INTERVAL", 6.0),
-            pair_burst=env_int("WHATSAPP_PAIR_BURST", 45),
-            window_seconds=env_int("WHATSAPP_WINDOW_SECONDS", 24 * 3600),
-            enforce_window=env_bool("WHATSAPP_ENFORCE_WINDOW", True),
-            max_attempts=env_int("WHATSAPP_MAX_ATTEMPTS", 6),
-            backoff_base=env_float("WHATSAPP_BACKOFF_BASE", 0.25),
-            backoff_cap=env_float("WHATSAPP_BACKOFF_CAP", 8.0),
-            request_timeout=env_float("WHATSAPP_REQUEST_TIMEOUT", 20.0),
-            mark_read=env_bool("WHATSAPP_MARK_READ", True),
-        )
-        if overrides:
-            known = {k: v for k, v in overrides.items() if k in cls.__dataclass_fields__ and v not in (None, "")}
-            settings = replace(settings, **known)
-        return settings
+        """Read the environment; `overrides` (from credentials.yml) win over it."""
+        known = {k: v for k, v in (overrides or {}).items() if k in cls.__fields__ and v not in (None, "")}
+        try:
+            return cls(**known)
+        except ValidationError as exc:
+            problems = "; ".join(f"{cls.env_name(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid WhatsApp settings: {problems}") from exc
 
     @property
     def messages_url(self) -> str:

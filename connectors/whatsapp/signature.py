@@ -18,8 +18,14 @@ def sign(body: bytes, app_secret: str) -> str:
     return PREFIX + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def is_valid(body: bytes, header_value: str | None, app_secret: str) -> bool:
-    """True only for a well-formed header whose digest matches `body`."""
+def is_valid(body: bytes, header_value: str | None, *app_secrets: str) -> bool:
+    """True only for a well-formed header whose digest matches `body` under one of the given secrets.
+
+    More than one secret only while the app secret is being rotated (`WHATSAPP_APP_SECRET_PREVIOUS`): Meta signs
+    with the new one as soon as it is changed, but replays of webhooks signed before that still arrive.
+    """
     if not header_value or not header_value.startswith(PREFIX):
         return False
-    return hmac.compare_digest(sign(body, app_secret), header_value.strip())
+    supplied = header_value.strip()
+    matches = [hmac.compare_digest(sign(body, secret), supplied) for secret in app_secrets if secret]
+    return any(matches)  # every secret is tried, so the time taken does not say which one matched

@@ -1,5 +1,6 @@
 """Small shared state of the channel: dedupe marks, 24-hour windows, rate-limit schedules, send records,
-and the live members of the consumer group (intake.py divides the partitions among them).
+reply ids offered to each investor (offers.py), and the live members of the consumer group (intake.py divides
+the partitions among them).
 
 `RedisStore` shares it across every Rasa replica (REDIS_URL set); `MemoryStore` is the embedded mode's
 per-process equivalent with the same semantics, so the rest of the channel never asks which one it has.
@@ -114,6 +115,31 @@ return 1
 """
 
 
+# Reply ids offered to one investor (offers.py): a sorted set scored by expiry, so each id lives `ttl` seconds
+# from the last time it was offered; expired ids are dropped on the next offer and the set is capped.
+OFFER_LUA = (
+    _NOW_LUA
+    + """
+local ttl = tonumber(ARGV[1])
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+return 1
+"""
+)
+OFFERED_LUA = (
+    _NOW_LUA
+    + """
+local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expires and tonumber(expires) > now then return 1 end
+return 0
+"""
+)
+MAX_OFFERED = 500  # ids kept per investor (the ones closest to expiry go first)
+
+
 @dataclass(frozen=True)
 class StatusKeys:
     seen: str  # this (message, status) pair was recorded
@@ -179,6 +205,8 @@ class StateStore(Protocol):
         self, seen_key: str, seen_ttl: float, window_key: str, timestamp: int, window_ttl: float
     ) -> bool: ...
     async def record_status(self, keys: StatusKeys, record: dict[str, Any], rank: int, ttl: float) -> bool: ...
+    async def offer(self, key: str, members: list[str], ttl: float) -> None: ...
+    async def offered(self, key: str, member: str) -> bool: ...
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]: ...
     async def leave(self, key: str, member: str) -> None: ...
     async def close(self) -> None: ...
@@ -197,6 +225,8 @@ class RedisStore:
         self._prepare_send = self.redis.register_script(PREPARE_SEND_LUA)
         self._accept_inbound = self.redis.register_script(ACCEPT_INBOUND_LUA)
         self._record_status = self.redis.register_script(RECORD_STATUS_LUA)
+        self._offer = self.redis.register_script(OFFER_LUA)
+        self._offered = self.redis.register_script(OFFERED_LUA)
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self.redis.set(key, value, nx=True, px=int(ttl * 1000)))
@@ -249,6 +279,13 @@ class RedisStore:
         value = json.dumps({**record, "rank": rank})
         args = [value, rank, int(ttl * 1000)]
         return bool(await self._record_status(keys=[keys.seen, keys.record, keys.counter], args=args))
+
+    async def offer(self, key: str, members: list[str], ttl: float) -> None:
+        """Add `members` to the set at `key`, each valid for `ttl` seconds from now (Redis's clock)."""
+        await self._offer(keys=[key], args=[ttl, MAX_OFFERED, *members])
+
+    async def offered(self, key: str, member: str) -> bool:
+        return bool(await self._offered(keys=[key], args=[member]))
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         """Mark `member` alive (Redis's clock) and return every member seen within `ttl`, sorted."""
@@ -357,6 +394,14 @@ class MemoryStore:
         if current is None or int(json.loads(current).get("rank", 0)) <= rank:
             self._values[keys.record] = (json.dumps({**record, "rank": rank}), time.time() + ttl)
         return True
+
+    async def offer(self, key: str, members: list[str], ttl: float) -> None:
+        self._sweep()
+        for member in members:
+            self._values[f"{key}\n{member}"] = ("1", time.time() + ttl)
+
+    async def offered(self, key: str, member: str) -> bool:
+        return self._live(f"{key}\n{member}") is not None
 
     async def heartbeat(self, key: str, member: str, ttl: float) -> list[str]:
         now = time.time()

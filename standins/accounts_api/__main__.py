@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
+from common.logs import configure_logging
 from standins.accounts_api.app import create_app
 from standins.accounts_api.config import Settings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("accounts-api")
     settings = Settings.from_env()
     app = create_app(settings)
     # One worker: fault-injection and OTP read-back state live in the process (see faults.py).

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
+from common.logs import configure_logging
 from standins.whatsapp_cloud.app import SimSettings, create_app
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("whatsapp-simulator")
     settings = SimSettings.from_env()
     create_app(settings).run(host=settings.host, port=settings.port, access_log=False, workers=1)
 

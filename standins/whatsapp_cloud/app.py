@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,7 @@ class Simulator:
 
     # ----- Graph API (channel -> simulator) ---------------------------------------------------------------
     async def graph_send(self, phone_number_id: str, auth: str, message: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One Graph API call, checked in Meta's order: auth, number, read receipt, faults, payload, rates."""
         now = time.time()
         self.stats["graph_requests"] += 1
         if message.get("status") != "read":  # Meta's throughput counts messages, not read receipts
@@ -292,14 +294,38 @@ class Simulator:
             return self._error(190)
         if phone_number_id != self.settings.phone_number_id:
             return self._error(100, f"Unsupported post request. Object with ID '{phone_number_id}' does not exist")
-        if message.get("status") == "read":  # mark as read
-            record = self.by_id.get(str(message.get("message_id", "")))
-            if record is None or record.direction != "in":
-                return self._error(100, "message_id does not belong to a message this number received")
-            record.status = "read"
-            self._publish({"event": "status", "id": record.id, "status": "read"})
-            self.stats["marked_read"] += 1
-            return 200, {"success": True}
+        if message.get("status") == "read":
+            return self._mark_read(str(message.get("message_id", "")))
+        injected = self._injected_error()
+        if injected is not None:
+            return self._error(injected, "injected")
+        try:
+            validate(message)
+        except Invalid as exc:
+            return self._error(exc.code, exc.details)
+        to = str(message["to"]).lstrip("+")
+        limited = self._rate_limited(to, now)
+        if limited is not None:
+            return self._error(limited)
+        wamid = self._accept(message, to, now)
+        return 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": message["to"], "wa_id": to}],
+            "messages": [{"id": wamid}],
+        }
+
+    def _mark_read(self, message_id: str) -> tuple[int, dict[str, Any]]:
+        """The business marks an investor's message as read."""
+        record = self.by_id.get(message_id)
+        if record is None or record.direction != "in":
+            return self._error(100, "message_id does not belong to a message this number received")
+        record.status = "read"
+        self._publish({"event": "status", "id": record.id, "status": "read"})
+        self.stats["marked_read"] += 1
+        return 200, {"success": True}
+
+    def _injected_error(self) -> int | None:
+        f = self.faults
         for code, rate in (
             (130429, f.throughput_error_rate),
             (80007, f.waba_rate_error_rate),
@@ -307,26 +333,29 @@ class Simulator:
             (131000, f.server_error_rate),
         ):
             if rate and random.random() < rate:
-                return self._error(code, "injected")
-        try:
-            validate(message)
-        except Invalid as exc:
-            return self._error(exc.code, exc.details)
-        to = str(message["to"]).lstrip("+")
+                return code
+        return None
+
+    def _rate_limited(self, to: str, now: float) -> int | None:
+        """Meta's throughput (130429) and pair rate (131056: one message per 6 s per recipient, bursts of 45, GCRA)."""
         if self._window_count(self.accepted_times, now) > self.settings.throughput_per_second:
             self.accepted_times.pop()
-            return self._error(130429)
-        # Meta's pair rate: one message per 6 s per recipient with bursts of 45 (GCRA).
+            return 130429
         tat = max(self.pair_tat.get(to, 0.0), now)
         if tat - 44 * 6.0 > now:
-            return self._error(131056)
+            return 131056
         self.pair_tat[to] = tat + 6.0
         self.max_accepted_per_second = max(self.max_accepted_per_second, len(self.accepted_times))
+        return None
+
+    def _accept(self, message: dict[str, Any], to: str, now: float) -> str:
+        """Record an accepted message and schedule its statuses; outside the window it fails later, as at Meta."""
         wamid = payloads.new_wamid()
         record = self._add(
             Record(len(self.records), "out", to, wamid, str(message.get("type")), message, now, status="accepted")
         )
         self.stats["accepted"] += 1
+        f = self.faults
         window_open = now - self.last_inbound.get(to, 0.0) < self.settings.window_seconds and to not in f.closed_windows
         if message.get("type") != "template" and not window_open:
             # Meta accepts the call and reports the failure asynchronously.
@@ -334,11 +363,7 @@ class Simulator:
             self.spawn(self.send_statuses(record, ["failed"], [payloads.status_error(131047)]))
         else:
             self.spawn(self._deliver(record))
-        return 200, {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": message["to"], "wa_id": to}],
-            "messages": [{"id": wamid}],
-        }
+        return wamid
 
     async def _deliver(self, record: Record) -> None:
         await self.send_statuses(record, ["sent", "delivered"])
@@ -361,127 +386,156 @@ class Simulator:
 
 
 def create_app(settings: SimSettings | None = None, name: str = "whatsapp_cloud_sim") -> Sanic:
-    settings = settings or SimSettings.from_env()
     app = Sanic(name)
-    sim = Simulator(settings)
-    app.ctx.sim = sim
-
-    @app.get("/health")
-    async def health(request: Request) -> HTTPResponse:
-        return response.json({"status": "ok", "webhook_url": sim.settings.webhook_url})
-
-    @app.get("/")
-    async def page(request: Request) -> HTTPResponse:
-        return response.html(PAGE.read_text())
-
-    @app.post("/<version>/<phone_number_id>/messages")
-    async def messages(request: Request, version: str, phone_number_id: str) -> HTTPResponse:
-        try:
-            body = json.loads(request.body or b"{}")
-            assert isinstance(body, dict)
-        except (json.JSONDecodeError, AssertionError):
-            status, error = payloads.graph_error(100, "request body is not a JSON object")
-            return response.json(error, status=status)
-        # Shielded: like Meta, a call whose client gave up (timeout) still completes and the message goes out.
-        status, data = await asyncio.shield(
-            sim.graph_send(phone_number_id, request.headers.get("authorization", ""), body)
-        )
-        return response.json(data, status=status)
-
-    @app.get("/<version>/<media_id>")
-    async def media(request: Request, version: str, media_id: str) -> HTTPResponse:
-        if request.headers.get("authorization", "") != f"Bearer {sim.settings.access_token}":
-            status, data = payloads.graph_error(190)
-            return response.json(data, status=status)
-        return response.json(
-            {
-                "messaging_product": "whatsapp",
-                "url": f"http://{sim.settings.host}:{sim.settings.port}/_sim/media/{media_id}",
-                "mime_type": "image/jpeg",
-                "id": media_id,
-            }
-        )
-
-    # ----- admin / tests --------------------------------------------------------------------------------
-    @app.post("/_sim/inbound")
-    async def inbound(request: Request) -> HTTPResponse:
-        try:
-            return response.json(await sim.investor_sends(request.json or {}))
-        except Invalid as exc:
-            return response.json({"error": exc.details}, status=400)
-
-    @app.post("/_sim/webhook")
-    async def raw_webhook(request: Request) -> HTTPResponse:
-        """Deliver an arbitrary (Meta-shaped) webhook body, signed, without retries (conformance tests)."""
-        status, ms, _ = await sim.post_webhook(request.json or {}, retry=False)
-        return response.json({"status": status, "ack_ms": ms})
-
-    @app.post("/_sim/read")
-    async def read(request: Request) -> HTTPResponse:
-        return response.json({"read": await sim.mark_read_by_investor(str((request.json or {}).get("wa_id", "")))})
-
-    @app.route("/_sim/faults", methods=["GET", "POST", "DELETE"])
-    async def faults(request: Request) -> HTTPResponse:
-        if request.method == "DELETE":
-            sim.faults = Faults()
-        elif request.method == "POST":
-            for key, value in (request.json or {}).items():
-                if hasattr(sim.faults, key):
-                    setattr(sim.faults, key, value)
-        return response.json(asdict(sim.faults))
-
-    @app.post("/_sim/config")
-    async def config(request: Request) -> HTTPResponse:
-        for key, value in (request.json or {}).items():
-            if hasattr(sim.settings, key):
-                setattr(sim.settings, key, type(getattr(sim.settings, key))(value))
-        return response.json(asdict(sim.settings))
-
-    @app.post("/_sim/reset")
-    async def reset(request: Request) -> HTTPResponse:
-        sim.reset()
-        return response.json({"status": "ok"})
-
-    @app.get("/_sim/messages")
-    async def list_messages(request: Request) -> HTTPResponse:
-        wa_id = request.args.get("wa_id")
-        direction = request.args.get("direction")
-        since = int(request.args.get("since", "0"))
-        rows = [
-            asdict(r)
-            for r in sim.records[since:]
-            if (not wa_id or r.wa_id == wa_id) and (not direction or r.direction == direction)
-        ]
-        return response.json({"records": rows, "next": len(sim.records)})
-
-    @app.get("/_sim/investors")
-    async def investors(request: Request) -> HTTPResponse:
-        return response.json([{"wa_id": k, "name": v} for k, v in sim.names.items()])
-
-    @app.get("/_sim/stats")
-    async def stats(request: Request) -> HTTPResponse:
-        return response.json(sim.summary())
-
-    @app.get("/_sim/events")
-    async def events(request: Request) -> Any:
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        # ?direction=out: only the records of messages the business sent (what a benchmark waits for)
-        sim.subscribers[queue] = request.args.get("direction", "")
-        resp = await request.respond(headers={"Cache-Control": "no-cache"}, content_type="text/event-stream")
-        try:
-            await resp.send(": connected\n\n")
-            while True:
-                try:
-                    data = await asyncio.wait_for(queue.get(), timeout=15)
-                    await resp.send(f"data: {data}\n\n")
-                except asyncio.TimeoutError:
-                    await resp.send(": keep-alive\n\n")
-        finally:
-            sim.subscribers.pop(queue, None)
-
-    async def stop(app: Sanic, loop: Any) -> None:
-        await sim.close()
-
+    app.ctx.sim = Simulator(settings or SimSettings.from_env())
+    for methods, uri, handler in ROUTES:
+        app.add_route(handler, uri, methods=methods)
     app.register_listener(stop, "before_server_stop")
-
     return app
+
+
+def simulator(request: Request) -> Simulator:
+    sim: Simulator = request.app.ctx.sim
+    return sim
+
+
+async def stop(app: Sanic, loop: Any) -> None:
+    await app.ctx.sim.close()
+
+
+async def health(request: Request) -> HTTPResponse:
+    return response.json({"status": "ok", "webhook_url": simulator(request).settings.webhook_url})
+
+
+async def page(request: Request) -> HTTPResponse:
+    return response.html(PAGE.read_text())
+
+
+# ----- Graph API ---------------------------------------------------------------------------------------------
+async def messages(request: Request, version: str, phone_number_id: str) -> HTTPResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+        assert isinstance(body, dict)
+    except (json.JSONDecodeError, AssertionError):
+        status, error = payloads.graph_error(100, "request body is not a JSON object")
+        return response.json(error, status=status)
+    # Shielded: like Meta, a call whose client gave up (timeout) still completes and the message goes out.
+    status, data = await asyncio.shield(
+        simulator(request).graph_send(phone_number_id, request.headers.get("authorization", ""), body)
+    )
+    return response.json(data, status=status)
+
+
+async def media(request: Request, version: str, media_id: str) -> HTTPResponse:
+    settings = simulator(request).settings
+    if request.headers.get("authorization", "") != f"Bearer {settings.access_token}":
+        status, data = payloads.graph_error(190)
+        return response.json(data, status=status)
+    return response.json(
+        {
+            "messaging_product": "whatsapp",
+            "url": f"http://{settings.host}:{settings.port}/_sim/media/{media_id}",
+            "mime_type": "image/jpeg",
+            "id": media_id,
+        }
+    )
+
+
+# ----- admin / tests -----------------------------------------------------------------------------------------
+async def inbound(request: Request) -> HTTPResponse:
+    try:
+        return response.json(await simulator(request).investor_sends(request.json or {}))
+    except Invalid as exc:
+        return response.json({"error": exc.details}, status=400)
+
+
+async def raw_webhook(request: Request) -> HTTPResponse:
+    """Deliver an arbitrary (Meta-shaped) webhook body, signed, without retries (conformance tests)."""
+    status, ms, _ = await simulator(request).post_webhook(request.json or {}, retry=False)
+    return response.json({"status": status, "ack_ms": ms})
+
+
+async def read(request: Request) -> HTTPResponse:
+    wa_id = str((request.json or {}).get("wa_id", ""))
+    return response.json({"read": await simulator(request).mark_read_by_investor(wa_id)})
+
+
+async def faults(request: Request) -> HTTPResponse:
+    sim = simulator(request)
+    if request.method == "DELETE":
+        sim.faults = Faults()
+    elif request.method == "POST":
+        for key, value in (request.json or {}).items():
+            if hasattr(sim.faults, key):
+                setattr(sim.faults, key, value)
+    return response.json(asdict(sim.faults))
+
+
+async def config(request: Request) -> HTTPResponse:
+    sim = simulator(request)
+    for key, value in (request.json or {}).items():
+        if hasattr(sim.settings, key):
+            setattr(sim.settings, key, type(getattr(sim.settings, key))(value))
+    return response.json(asdict(sim.settings))
+
+
+async def reset(request: Request) -> HTTPResponse:
+    simulator(request).reset()
+    return response.json({"status": "ok"})
+
+
+async def list_messages(request: Request) -> HTTPResponse:
+    sim = simulator(request)
+    wa_id = request.args.get("wa_id")
+    direction = request.args.get("direction")
+    since = int(request.args.get("since", "0"))
+    rows = [
+        asdict(r)
+        for r in sim.records[since:]
+        if (not wa_id or r.wa_id == wa_id) and (not direction or r.direction == direction)
+    ]
+    return response.json({"records": rows, "next": len(sim.records)})
+
+
+async def investors(request: Request) -> HTTPResponse:
+    return response.json([{"wa_id": k, "name": v} for k, v in simulator(request).names.items()])
+
+
+async def stats(request: Request) -> HTTPResponse:
+    return response.json(simulator(request).summary())
+
+
+async def events(request: Request) -> Any:
+    sim = simulator(request)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    # ?direction=out: only the records of messages the business sent (what a benchmark waits for)
+    sim.subscribers[queue] = request.args.get("direction", "")
+    resp = await request.respond(headers={"Cache-Control": "no-cache"}, content_type="text/event-stream")
+    try:
+        await resp.send(": connected\n\n")
+        while True:
+            try:
+                data = await asyncio.wait_for(queue.get(), timeout=15)
+                await resp.send(f"data: {data}\n\n")
+            except asyncio.TimeoutError:
+                await resp.send(": keep-alive\n\n")
+    finally:
+        sim.subscribers.pop(queue, None)
+
+
+ROUTES: list[tuple[list[str], str, Callable[..., Any]]] = [
+    (["GET"], "/health", health),
+    (["GET"], "/", page),
+    (["POST"], "/<version>/<phone_number_id>/messages", messages),
+    (["GET"], "/<version>/<media_id>", media),
+    (["POST"], "/_sim/inbound", inbound),
+    (["POST"], "/_sim/webhook", raw_webhook),
+    (["POST"], "/_sim/read", read),
+    (["GET", "POST", "DELETE"], "/_sim/faults", faults),
+    (["POST"], "/_sim/config", config),
+    (["POST"], "/_sim/reset", reset),
+    (["GET"], "/_sim/messages", list_messages),
+    (["GET"], "/_sim/investors", investors),
+    (["GET"], "/_sim/stats", stats),
+    (["GET"], "/_sim/events", events),
+]

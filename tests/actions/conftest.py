@@ -65,4 +65,5 @@ def user_event(text: str, intent: str, entities: dict[str, Any] | None = None) -
     parse = {"text": text, "intent": {"name": intent, "confidence": 1.0},
              "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
              "message_id": f"m{time.time_ns()}"}
-    return {"event": "user", "text": text, "parse_data": parse, "message_id": parse["message_id"]}
+    return {"event": "user", "text": text, "parse_data": parse, "message_id": parse["message_id"],
+            "input_channel": "whatsapp"}

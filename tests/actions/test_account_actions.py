@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -13,6 +12,7 @@ from actions.kyc import ActionKycStatus
 from actions.nav import ActionCheckNav
 from actions.portfolio import ActionCheckPortfolio
 from actions.service_requests import ActionConfirmRequest
+from actions.sessions import Conversation, get_sessions
 from actions.sip import ActionStopSip
 from actions.verification import ActionResumeAccount, ValidateVerificationForm
 from tests.actions.conftest import user_event
@@ -27,10 +27,12 @@ def tracker(sender: str, intent: str, entities: dict[str, Any] | None = None, sl
     return Tracker(sender, dict(slots or {}), event["parse_data"], [event], False, None, {}, "action_listen")
 
 
-def verified(accounts_api: AccountsApi, sender: str) -> dict[str, Any]:
+async def verified(accounts_api: AccountsApi, sender: str) -> str:
+    """Mint the session a right code would have minted (actions/sessions.py); returns the investor id."""
     status, body, _ = accounts_api.call("GET", f"/v1/investors/by-mobile/{sender}")
     assert status == 200
-    return {"investor_id": str(body["investor_id"]), "verified_at": time.time()}
+    await get_sessions().mint(Conversation("whatsapp", sender), str(body["investor_id"]))
+    return str(body["investor_id"])
 
 
 def texts(dispatcher: CollectingDispatcher) -> str:
@@ -49,14 +51,15 @@ async def test_unverified_investor_gets_an_otp_and_the_question_is_kept(action_e
     events = await ActionCheckPortfolio().run(dispatcher, tracker(RAHUL, "check_portfolio", {"folio": "9/11"}), {})
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["pending_intent"] == "check_portfolio" and slots["pending_args"] == {"folio": "9/11"}
-    assert slots["otp_sent_to"] == "91XXXXXX0002" and slots["otp_id"]
+    assert slots["otp_sent_to"] == "91XXXXXX0002" and "otp_id" not in slots  # the code's id stays server-side
+    assert (await get_sessions().pending_code(Conversation("whatsapp", RAHUL)))["mobile"] == RAHUL
     assert events[-1] == {"event": "followup", "timestamp": None, "name": "verification_form"}
 
 
 async def test_multiple_folios_get_buttons_with_masked_folios(action_env: AccountsApi) -> None:
     dispatcher = CollectingDispatcher()
-    await ActionCheckPortfolio().run(dispatcher, tracker(RAHUL, "check_portfolio",
-                                                         slots=verified(action_env, RAHUL)), {})
+    await verified(action_env, RAHUL)
+    await ActionCheckPortfolio().run(dispatcher, tracker(RAHUL, "check_portfolio"), {})
     message = dispatcher.messages[0]
     assert "Your portfolio" in message["text"] and "₹" in message["text"]
     assert len(message["buttons"]) == 3 and all(len(b["title"]) <= 20 for b in message["buttons"])
@@ -65,38 +68,46 @@ async def test_multiple_folios_get_buttons_with_masked_folios(action_env: Accoun
         assert number not in message["text"] and all(number not in b["payload"] for b in message["buttons"])
 
 
-async def test_expired_verification_asks_again(action_env: AccountsApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    slots = verified(action_env, ASHA)
-    slots["verified_at"] = time.time() - 3600
+async def test_expired_verification_asks_again(action_env: AccountsApi) -> None:
+    await verified(action_env, ASHA)
+    await get_sessions().end(Conversation("whatsapp", ASHA))  # what the record's expiry does after idle time
     dispatcher = CollectingDispatcher()
-    events = await ActionKycStatus().run(dispatcher, tracker(ASHA, "kyc_status", slots=slots), {})
+    events = await ActionKycStatus().run(dispatcher, tracker(ASHA, "kyc_status"), {})
     assert "verification ends" in texts(dispatcher)
     assert events[-1]["name"] == "verification_form"
 
 
 async def test_otp_validation_wrong_then_right(action_env: AccountsApi) -> None:
     issued = action_env.call("POST", "/v1/otp", {"mobile": FATIMA}, {"Idempotency-Key": f"k{time.time_ns()}"})[1]
+    conversation = Conversation("whatsapp", FATIMA)
+    await get_sessions().remember_code(conversation, issued["otp_id"], FATIMA)
     form = ValidateVerificationForm()
     dispatcher = CollectingDispatcher()
-    wrong = await form.validate_otp("000000", dispatcher, tracker(FATIMA, "inform", slots={"otp_id": issued["otp_id"]}),
-                                    {})
+    wrong = await form.validate_otp("000000", dispatcher, tracker(FATIMA, "inform"), {})
     assert wrong == {"otp": None} and dispatcher.messages[0]["attempts_left"] == 2
     code = action_env.last_otp(FATIMA)
-    right = await form.validate_otp(f"my code is {code[:3]} {code[3:]}", dispatcher,
-                                    tracker(FATIMA, "inform", slots={"otp_id": issued["otp_id"]}), {})
-    assert right["verification_result"] == "verified" and right["otp"] == "******"
-    not_code = await form.validate_otp("what?", dispatcher, tracker(FATIMA, "inform", slots={"otp_id": "x"}), {})
+    right = await form.validate_otp(f"my code is {code[:3]} {code[3:]}", dispatcher, tracker(FATIMA, "inform"), {})
+    assert right == {"otp": "******", "verification_result": "verified"}  # no identity in slots
+    assert await get_sessions().verified_investor(conversation) is not None  # the session is minted server-side
+    not_code = await form.validate_otp("what?", dispatcher, tracker(FATIMA, "inform"), {})
     assert not_code == {"otp": None, "otp_misses": 1}
 
 
 async def test_resume_answers_the_pending_question(action_env: AccountsApi) -> None:
-    slots = {**verified(action_env, FATIMA), "verification_result": "verified", "pending_intent": "kyc_status",
-             "pending_args": {}}
+    await verified(action_env, FATIMA)
+    slots = {"verification_result": "verified", "pending_intent": "kyc_status", "pending_args": {}}
     dispatcher = CollectingDispatcher()
-    events = await ActionResumeAccount().run(dispatcher, tracker(FATIMA, "inform", slots=slots), {})
+    await ActionResumeAccount().run(dispatcher, tracker(FATIMA, "inform", slots=slots), {})
     assert dispatcher.messages[0]["response"] == "utter_verified"
     assert "KYC on hold" in texts(dispatcher) and "Address proof" in texts(dispatcher)
-    assert any(e.get("name") == "verified_at" for e in events)
+
+
+async def test_resume_without_a_session_asks_to_verify(action_env: AccountsApi) -> None:
+    """A tracker that only says "verified" (slots are the caller's word) gets the verify path, not the answer."""
+    slots = {"verification_result": "verified", "pending_intent": "kyc_status", "pending_args": {}}
+    dispatcher = CollectingDispatcher()
+    events = await ActionResumeAccount().run(dispatcher, tracker(FATIMA, "inform", slots=slots), {})
+    assert "KYC" not in texts(dispatcher) and events[-1]["name"] == "verification_form"
 
 
 async def test_nav_is_public_and_fuzzy(action_env: AccountsApi) -> None:
@@ -109,7 +120,8 @@ async def test_nav_is_public_and_fuzzy(action_env: AccountsApi) -> None:
 
 
 async def test_stop_sip_confirm_places_once(action_env: AccountsApi) -> None:
-    slots = verified(action_env, ASHA)
+    inv = await verified(action_env, ASHA)
+    slots: dict[str, Any] = {}
     dispatcher = CollectingDispatcher()
     events = await ActionStopSip().run(dispatcher, tracker(ASHA, "stop_sip", slots=slots), {})
     pending = next(e["value"] for e in events if e.get("name") == "pending_request")
@@ -120,7 +132,6 @@ async def test_stop_sip_confirm_places_once(action_env: AccountsApi) -> None:
     await ActionConfirmRequest().run(first, tracker(ASHA, "affirm", slots=confirm_slots), {})
     await ActionConfirmRequest().run(second, tracker(ASHA, "affirm", slots=confirm_slots), {})
     assert "Done" in texts(first) and "already placed" in texts(second)
-    inv = slots["investor_id"]
     placed = action_env.call("GET", f"/v1/investors/{inv}/service-requests")[1]["service_requests"]
     assert sum(1 for r in placed if r["target"] == pending["sip_ref"]) == 1
 

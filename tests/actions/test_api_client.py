@@ -12,7 +12,7 @@ import redis
 from actions.api import ApiUnavailable, NotFound, OtpLocked
 from actions.api.accounts import AccountsClient, ClientSettings, idempotency_key
 from actions.api.breaker import CircuitBreaker
-from actions.api.cache import MemoryCache
+from actions.api.cache import Cache, MemoryCache, RedisCache
 from tests.e2e_support.stack import AccountsApi
 
 ASHA, RAHUL = "919800000001", "919800000002"
@@ -29,11 +29,43 @@ async def test_portfolio_is_cached_in_redis_with_expiry(client: AccountsClient, 
     investor = await client.investor_by_mobile(ASHA)
     assert investor is not None
     first = await client.portfolio(investor["investor_id"])
-    ttl = redis.Redis.from_url(redis_url).pttl(f"{cache_prefix}portfolio:{investor['investor_id']}:*")
+    ttl = redis.Redis.from_url(redis_url).pttl(f"{cache_prefix}portfolio:{investor['investor_id']}:all")
     assert 0 < ttl <= client.settings.stale_limit * 1000
     accounts_api.faults(outage=True)  # a fresh cache entry answers without the API
     assert await client.portfolio(investor["investor_id"]) == first
     assert client.stats["cache_hits"] >= 1
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_delete_prefix_drops_every_entry_under_it_and_nothing_else(backend: str, redis_url: str,
+                                                                         cache_prefix: str) -> None:
+    # Glob characters in the cache's prefix and in the deleted prefix are taken literally by SCAN's MATCH.
+    cache: Cache = RedisCache(redis_url, cache_prefix + "[a]?*:") if backend == "redis" else MemoryCache()
+    keys = ["portfolio:7:all", "portfolio:7:1234/56", "portfolio:71:all", "portfolio:7x", "mobile:7", "p*:1",
+            "pX:1"]
+    for key in keys:
+        await cache.set(key, {"k": key}, 60)
+    await cache.delete_prefix("portfolio:7:")
+    await cache.delete_prefix("p*:")
+    left = {key for key in keys if await cache.get(key) is not None}
+    await cache.close()
+    assert left == {"portfolio:71:all", "portfolio:7x", "mobile:7", "pX:1"}
+
+
+async def test_a_service_request_invalidates_every_cached_portfolio_view(client: AccountsClient,
+                                                                        accounts_api: AccountsApi,
+                                                                        redis_url: str, cache_prefix: str) -> None:
+    investor = await client.investor_by_mobile(accounts_api.investors(limit=1, offset=130)[0]["mobile"])
+    assert investor is not None
+    whole = await client.portfolio(investor["investor_id"])
+    for folio in whole["folios"]:
+        await client.portfolio(investor["investor_id"], folio["number"])
+    server = redis.Redis.from_url(redis_url)
+    cached = f"{cache_prefix}portfolio:{investor['investor_id']}:*"
+    assert len(server.keys(cached)) == 1 + len(whole["folios"])
+    await client.create_service_request(investor["investor_id"], {"kind": "contact_change", "field": "address"},
+                                        key=idempotency_key("test", time.time_ns()))
+    assert server.keys(cached) == []
 
 
 async def test_stale_copy_answers_while_api_is_down(settings: ClientSettings, accounts_api: AccountsApi) -> None:

@@ -13,14 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from actions.sessions import Conversation
+from connectors.rest import conversation_id
 from standins.accounts_api.seed import RESERVED_PREFIX
 from tests.e2e_support.stack import (
     AccountsApi,
     Chat,
     action_server_env,
     buttons,
-    http_json,
     start_action_server,
     start_rasa,
     texts,
@@ -70,11 +72,17 @@ def otp_payload(code: str) -> str:
     return "/inform" + json.dumps({"otp": code})
 
 
+PICKED: set[str] = set()  # investors this module already talks as: each test gets one of its own
+
+
 def pick(api: AccountsApi, index: int, **filters: object) -> str:
-    """A generated investor (never a documented one, which other tests talk as), distinct per `index`."""
-    found = [i["mobile"] for i in api.investors(limit=index + 40, **filters)
+    """A generated investor (never a documented one, which other tests talk as), never one another test picked:
+    two filters' `index`-th investors can be the same person, whose verification would carry over."""
+    found = [i["mobile"] for i in api.investors(limit=index + 80, **filters)
              if not i["mobile"].startswith(RESERVED_PREFIX)]
-    return str(found[index])
+    mobile = next(m for m in found[index:] if m not in PICKED)
+    PICKED.add(mobile)
+    return str(mobile)
 
 
 def test_unknown_number_is_told_how_to_register(rasa_url: str) -> None:
@@ -204,13 +212,17 @@ def test_wrong_codes_lock_verification(rasa_url: str, accounts_api: AccountsApi)
         accounts_api.clear_locks(mobile)
 
 
-def test_verification_expires_after_inactivity(rasa_url: str, accounts_api: AccountsApi) -> None:
+def test_verification_expires_after_inactivity(rasa_url: str, accounts_api: AccountsApi, redis_url: str,
+                                               run_id: str) -> None:
     mobile = pick(accounts_api, 19)
     c = chat(rasa_url, mobile)
     verify(c, accounts_api, "/kyc_status")
-    # an hour passes: the slot the expiry is computed from is set back, as inactivity would leave it
-    event = {"event": "slot", "name": "verified_at", "value": time.time() - 3600}
-    assert http_json("POST", f"{rasa_url}/conversations/{mobile}/tracker/events", event)[0] == 200
+    # the idle time passes: the session record's expiry is brought forward in Redis, as inactivity would
+    key = f"{run_id}:e2e:session:verified:{Conversation('rest', conversation_id(mobile)).key}"
+    client = redis.Redis.from_url(redis_url)
+    assert client.pexpire(key, 1)
+    while client.exists(key):
+        time.sleep(0.01)  # the expiry itself, not a stand-in for it
     replies = texts(c.send("/kyc_status"))
     assert "verification ends" in replies and "6-digit code" in replies and "KYC verified" not in replies
 

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from actions.formatting import folio_handle, folio_label, inr, match_folio, scheme_title, short_scheme, signed_pct
+from rasa_sdk import Tracker
+
+from actions.formatting import (
+    button,
+    capabilities,
+    folio_handle,
+    folio_label,
+    inr,
+    match_folio,
+    scheme_title,
+    short_scheme,
+    signed_pct,
+)
 from actions.statements import statement_kind
+from connectors.capabilities import REST, WHATSAPP, for_channel
+from connectors.whatsapp import messages
 
 
 def test_rupees_use_indian_grouping() -> None:
@@ -18,6 +32,23 @@ def test_scheme_names_fit_a_phone_and_buttons() -> None:
     assert short_scheme("Sahyadri Flexi Cap Fund - Direct Plan - Growth") == "Flexi Cap (Direct-Growth)"
     title = scheme_title("Sahyadri Pharma and Healthcare Fund - Regular Plan - IDCW", "₹10,000")
     assert len(title) <= 20 and title.endswith("₹10,000")
+
+
+def on_channel(name: str | None) -> Tracker:
+    user = {"event": "user", "text": "hi", "parse_data": {}, "input_channel": name}
+    return Tracker("919800000001", {}, {}, [user], False, None, {}, "")
+
+
+def test_buttons_fit_the_channel_the_investor_wrote_on() -> None:
+    name, long_title = "Sahyadri Pharma and Healthcare Fund - Regular Plan - IDCW", "Talk to an agent about my SIP"
+    for channel, caps in (("whatsapp", WHATSAPP), (None, WHATSAPP), ("some_new_channel", WHATSAPP), ("rest", REST)):
+        assert capabilities(on_channel(channel)) == caps == for_channel(channel)
+    assert len(button(long_title, "/x", WHATSAPP)["title"]) == 20 == len(button(long_title, "/x")["title"])
+    assert button(long_title, "/x", REST)["title"] == long_title
+    assert scheme_title(name, "₹10,000", REST) == "Pharma and Healthcare ₹10,000"
+    # The WhatsApp channel enforces the limits it declares.
+    assert (messages.MAX_REPLY_BUTTONS, messages.MAX_LIST_ROWS, messages.BUTTON_TITLE_LIMIT, messages.TEXT_LIMIT) == (
+        WHATSAPP.max_buttons, WHATSAPP.max_list_rows, WHATSAPP.button_title_max, WHATSAPP.max_text)
 
 
 def test_folios_are_masked_and_matched_by_their_tail() -> None:

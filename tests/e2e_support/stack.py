@@ -13,9 +13,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import REPO_ROOT, VENV_BIN, ServiceProcess, free_port
+from tests.support.processes import VENV_BIN, ServiceProcess, free_port
 
 TOKEN = "test-service-token"
+ACTION_TOKEN = "test-action-token"  # Rasa -> action server (actions/server.py)
+REST_TOKEN = "test-rest-token"  # the developers' REST channel (connectors/rest.py)
+RASA_TOKEN = "test-rasa-token"  # Rasa's HTTP API
 
 
 def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
@@ -119,25 +122,32 @@ def start_action_server(env: dict[str, str], name: str = "action-server") -> tup
     port = free_port()
     process = ServiceProcess(
         name,
-        [str(VENV_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+        [str(VENV_BIN / "python"), "-m", "actions.server", "-p", str(port)],
         f"http://127.0.0.1:{port}/health",
-        env=env,
+        env={"ACTION_SERVER_TOKEN": ACTION_TOKEN, **env},
         startup_timeout=90,
     )
     process.start()
     return process, f"http://127.0.0.1:{port}/webhook"
 
 
+def action_endpoint_yaml(action_url: str) -> str:
+    """endpoints.yml's action endpoint with the token the action server demands."""
+    return f'action_endpoint:\n  url: "{action_url}"\n  headers:\n    Authorization: "Bearer {ACTION_TOKEN}"\n'
+
+
 def start_rasa(model: Path, action_url: str, tmp_dir: Path, name: str = "rasa") -> tuple[ServiceProcess, str]:
     endpoints = tmp_dir / f"{name}-endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "{action_url}"\n')
+    endpoints.write_text(action_endpoint_yaml(action_url))
+    credentials = tmp_dir / f"{name}-credentials.yml"
+    credentials.write_text("connectors.rest.TokenRestInput:\n")
     port = free_port()
     process = ServiceProcess(
         name,
-        [str(VENV_BIN / "rasa"), "run", "--enable-api", "-m", str(model), "--endpoints", str(endpoints),
-         "--credentials", str(REPO_ROOT / "credentials.yml"), "-p", str(port)],
+        [str(VENV_BIN / "rasa"), "run", "--enable-api", "--auth-token", RASA_TOKEN, "-m", str(model),
+         "--endpoints", str(endpoints), "--credentials", str(credentials), "-p", str(port)],
         f"http://127.0.0.1:{port}/",
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "REST_CHANNEL_TOKEN": REST_TOKEN},
         startup_timeout=240,
     )
     process.start()
@@ -145,7 +155,7 @@ def start_rasa(model: Path, action_url: str, tmp_dir: Path, name: str = "rasa") 
     # `GET /` answers before the model is loaded; wait until a parse works.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        status, _, _ = http_json("POST", url + "/model/parse", {"text": "hi"})
+        status, _, _ = http_json("POST", f"{url}/model/parse?token={RASA_TOKEN}", {"text": "hi"})
         if status == 200:
             break
         time.sleep(1)
@@ -153,19 +163,20 @@ def start_rasa(model: Path, action_url: str, tmp_dir: Path, name: str = "rasa") 
 
 
 class Chat:
-    """An investor talking to Rasa over the REST channel; `sender` is their WhatsApp id."""
+    """An investor talking to Rasa over the REST channel; `sender` is the number they claim (Rasa sees `rest:<it>`)."""
 
     def __init__(self, rasa_url: str, sender: str) -> None:
         self.url, self.sender = rasa_url, sender
 
     def send(self, text: str, timeout: float = 60.0) -> list[dict[str, Any]]:
         status, body, _ = http_json("POST", self.url + "/webhooks/rest/webhook",
-                                    {"sender": self.sender, "message": text}, timeout=timeout)
+                                    {"sender": self.sender, "message": text},
+                                    {"Authorization": f"Bearer {REST_TOKEN}"}, timeout=timeout)
         assert status == 200, body
         return list(body or [])
 
     def tracker(self) -> dict[str, Any]:
-        status, body, _ = http_json("GET", f"{self.url}/conversations/{self.sender}/tracker")
+        status, body, _ = http_json("GET", f"{self.url}/conversations/rest:{self.sender}/tracker?token={RASA_TOKEN}")
         assert status == 200, body
         return dict(body)
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -140,7 +140,7 @@ def channel_settings(sim: Sim, prefix: str, **overrides: Any) -> WhatsAppSetting
         "backoff_cap": 0.2,
         "balance_interval": 0.3,
     }
-    return replace(WhatsAppSettings(), **(defaults | overrides))
+    return WhatsAppSettings.construct(**(defaults | overrides))
 
 
 async def serve_channel(settings: WhatsAppSettings, bot: EchoBot, start: bool = True) -> ChannelServer:

@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from connectors.whatsapp.offers import OfferedReplies
+from connectors.whatsapp.store import RedisStore
 from tests.support.processes import VENV_BIN, ServiceProcess, free_port
 from tests.whatsapp.conftest import Sim, purge_prefix
 
@@ -53,13 +55,15 @@ def replicas(
     }
     tmp = tmp_path_factory.mktemp("rasa")
     procs = [rasa_process(f"rasa-wa-{i}", trained_model, tmp, env) for i in range(2)]
-    procs[0].start()  # first: it becomes the active consumer of every partition ...
-    procs[1].start()  # ... until this one joins the group and takes its share
-    asyncio.run(settled([p.health_url for p in procs]))
-    yield procs
-    for proc in procs:
-        proc.stop()
-    asyncio.run(purge_prefix(prefix, amqp_url, redis_url))
+    try:  # also when the second one fails to start: the first must not outlive the run
+        procs[0].start()  # first: it becomes the active consumer of every partition ...
+        procs[1].start()  # ... until this one joins the group and takes its share
+        asyncio.run(settled([p.health_url for p in procs]))
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+        asyncio.run(purge_prefix(prefix, amqp_url, redis_url))
 
 
 async def settled(urls: list[str], timeout: float = 60.0) -> None:
@@ -126,10 +130,23 @@ async def test_two_rasa_replicas_one_investor_one_replica_in_order_exactly_once(
         assert handled, f"{url} handled no investor"
 
 
+async def offer_main_menu(replica: ServiceProcess, investors: list[str]) -> None:
+    """As if the bot had shown these investors its "Main menu" button: a tapped id is a payload only when it
+    was offered to that investor (connectors/whatsapp/offers.py), otherwise its title goes through NLU."""
+    store = RedisStore(replica.env["REDIS_URL"])
+    try:
+        offers = OfferedReplies(store, replica.env["WHATSAPP_PREFIX"], ttl=3600)
+        for wa_id in investors:
+            await offers.offer(wa_id, ["/greet"])
+    finally:
+        await store.close()
+
+
 async def test_killing_a_replica_mid_load_loses_nothing(replicas: list[ServiceProcess], sim: Sim) -> None:
     urls = [p.health_url for p in replicas]
     await sim.reset(f"{urls[1]}webhooks/whatsapp/webhook")
     investors = [f"9197100{i:05d}" for i in range(8)]
+    await offer_main_menu(replicas[0], investors)
     ids: list[str] = []
     for round_ in range(3):
         # Menu taps: answered by a response, whatever the NLU threshold (these replicas run no action server).

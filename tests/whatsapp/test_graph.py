@@ -6,7 +6,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import pytest
 
@@ -70,7 +69,7 @@ async def test_window_closed_only_templates_go_out(client: GraphClient, sim: Sim
 
 
 async def test_throughput_errors_are_retried_and_each_message_sent_once(settings: WhatsAppSettings, sim: Sim) -> None:
-    client = GraphClient(replace(settings, max_attempts=12), MemoryStore())
+    client = GraphClient(settings.copy(update={"max_attempts": 12}), MemoryStore())
     await investor_wrote(client, TO)
     await sim.call("POST", "/_sim/faults", {"throughput_error_rate": 0.3, "server_error_rate": 0.1})
     try:
@@ -95,7 +94,7 @@ async def test_permanent_errors_are_not_retried(client: GraphClient, sim: Sim) -
 
 
 async def test_idempotency_key_and_slow_success_never_duplicate(settings: WhatsAppSettings, sim: Sim) -> None:
-    graph = GraphClient(replace(settings, request_timeout=0.3), MemoryStore())
+    graph = GraphClient(settings.copy(update={"request_timeout": 0.3}), MemoryStore())
     await investor_wrote(graph, TO)
     try:
         assert not (await graph.send(wa.text_messages(TO, "once")[0], key="in-1:1")).duplicate
@@ -115,7 +114,7 @@ async def test_idempotency_key_and_slow_success_never_duplicate(settings: WhatsA
 async def test_throughput_cap_is_shared_across_replicas(
     settings: WhatsAppSettings, sim: Sim, redis_url: str, prefix: str
 ) -> None:
-    capped = replace(settings, throughput_per_second=20)
+    capped = settings.copy(update={"throughput_per_second": 20})
     replicas = [GraphClient(capped, RedisStore(redis_url)) for _ in range(2)]
     recipients = [f"9198765{i:05d}" for i in range(60)]
     try:
@@ -137,7 +136,7 @@ async def test_throughput_cap_is_shared_across_replicas(
 
 
 async def test_pair_rate_paces_one_recipient(settings: WhatsAppSettings, sim: Sim) -> None:
-    graph = GraphClient(replace(settings, pair_interval=0.2, pair_burst=3), MemoryStore())
+    graph = GraphClient(settings.copy(update={"pair_interval": 0.2, "pair_burst": 3}), MemoryStore())
     await investor_wrote(graph, TO)
     try:
         started = time.monotonic()
@@ -163,7 +162,7 @@ async def test_window_failure_reported_by_meta_is_recorded(embedded: ChannelServ
 
 async def test_a_dead_senders_claim_expires_and_the_reply_still_goes_out(settings: WhatsAppSettings, sim: Sim) -> None:
     """kill -9 between claiming a reply and sending it: the redelivered message sends it after the lease."""
-    graph = GraphClient(replace(settings, request_timeout=0.5, backoff_cap=0.1), MemoryStore())
+    graph = GraphClient(settings.copy(update={"request_timeout": 0.5, "backoff_cap": 0.1}), MemoryStore())
     await investor_wrote(graph, TO)
     try:
         await graph.store.claim(f"{settings.prefix}:out:in-9:1", "pending", 0.8)  # the dead replica's lease

@@ -118,3 +118,19 @@ def test_other_fields_are_ignored_not_rejected() -> None:
 def test_structural_errors(bad: dict) -> None:
     with pytest.raises(PayloadError):
         parse_webhook(json.dumps(bad).encode())
+
+
+def test_reply_ids_are_read_from_any_shape_without_failing() -> None:
+    custom = {
+        "type": "interactive",
+        "interactive": {"type": "button", "action": {"buttons": [{"reply": {"id": "/a"}}]}},
+    }
+    assert wa.reply_ids(wa.custom_messages(TO, custom)[0]) == ["/a"]
+    broken: list[dict] = [
+        {"type": "interactive", "interactive": []},
+        {"type": "interactive", "interactive": {"action": {"buttons": "x", "sections": [{"rows": [1, {"id": 2}]}]}}},
+        {"type": "template", "template": {"components": [{"type": "button", "sub_type": "quick_reply"}]}},
+        {"type": "template", "template": {"components": {"type": "button"}}},
+        {"type": "text", "text": {"body": "/not an offer"}},
+    ]
+    assert [wa.reply_ids(m) for m in broken] == [[], [], [], [], []]

@@ -74,10 +74,11 @@ async def test_sim_delivers_signed_webhook_and_reply_reaches_sim(embedded: Chann
 
 READABLE = [
     (meta.TEXT, "What is my portfolio value?"),
-    (meta.BUTTON_REPLY, "/check_portfolio"),
-    (meta.LIST_REPLY, "/sip_status"),
+    # Replies to buttons this investor was never offered: their titles, as text (tests/security/test_webhook.py).
+    (meta.BUTTON_REPLY, "Portfolio"),
+    (meta.LIST_REPLY, "SIP status"),
     (meta.LIST_REPLY_PLAIN_ID, "Tax statement"),
-    (meta.TEMPLATE_BUTTON, "/talk_to_agent"),
+    (meta.TEMPLATE_BUTTON, "Talk to us"),
     (meta.IMAGE_WITH_CAPTION, "what is this charge?"),
     (meta.REPLY_WITH_CONTEXT, "yes"),
 ]
@@ -193,3 +194,18 @@ async def test_rasa_buttons_become_a_list_and_a_tap_comes_back_as_the_payload(
     await sim.send(meta.INVESTOR, list_reply={"id": rows[2]["id"], "title": rows[2]["title"]})
     await sim.wait_outbound(2, meta.INVESTOR)
     assert embedded.bot.received[-1].text == '/choose{"n":2}'
+
+
+async def test_app_secret_rotation_accepts_old_and_new_during_the_overlap(sim: Sim, prefix: str) -> None:
+    """While WHATSAPP_APP_SECRET_PREVIOUS is set, webhooks signed with either secret are taken; nothing else is."""
+    from tests.whatsapp.conftest import EchoBot, channel_settings, close_channel, serve_channel
+
+    served = await serve_channel(channel_settings(sim, prefix, app_secret="new-secret",
+                                                  previous_app_secret="old-secret"), EchoBot())
+    try:
+        for wamid, key, expected in [("wamid.ROT1", "new-secret", 200), ("wamid.ROT2", "old-secret", 200),
+                                     ("wamid.ROT3", "some-other-secret", 403)]:
+            body = json.dumps(meta.webhook([meta.message(wamid, meta.TEXT)])).encode()
+            assert (await post(served, body, sign(body, key)))[0] == expected, key
+    finally:
+        await close_channel(served)

@@ -1,0 +1,67 @@
+"""The action server's door (actions/server.py) and its metrics, on a real `python -m actions.server` process."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from actions.metrics import endpoint_label
+from tests.e2e_support.stack import ACTION_TOKEN, AccountsApi, action_server_env, http_json, start_action_server
+from tests.support.processes import ServiceProcess, free_port
+
+
+@pytest.fixture(scope="module")
+def server(accounts_api: AccountsApi, redis_url: str, run_id: str) -> Iterator[str]:
+    metrics_port = free_port()
+    env = action_server_env(accounts_api, redis_url, f"{run_id}:srv:", {"METRICS_PORT": str(metrics_port)})
+    process: ServiceProcess
+    process, url = start_action_server(env, name="actions-door")
+    SCRAPE[url.rsplit("/webhook", 1)[0]] = f"http://127.0.0.1:{metrics_port}/metrics"
+    yield url.rsplit("/webhook", 1)[0]
+    process.stop()
+
+
+SCRAPE: dict[str, str] = {}  # service URL -> its metrics URL (the metrics port is apart from the service's)
+
+
+def scrape(base: str) -> str:
+    with urllib.request.urlopen(SCRAPE[base], timeout=10) as response:
+        return response.read().decode()
+
+
+def metric(text: str, line_start: str) -> float:
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start)]
+    return sum(values)
+
+
+def test_refusals_are_counted_by_reason(server: str) -> None:
+    before = metric(scrape(server), 'mfa_actions_refused_total{reason="unauthenticated"}')
+    assert http_json("POST", f"{server}/webhook", {"next_action": "action_check_nav"})[0] == 401
+    assert metric(scrape(server), 'mfa_actions_refused_total{reason="unauthenticated"}') == before + 1
+
+
+def test_an_authenticated_answer_is_measured_by_endpoint_template(server: str) -> None:
+    call = {"next_action": "action_check_nav", "sender_id": "919800000099", "version": "3.6.2", "domain": {},
+            "tracker": {"sender_id": "919800000099", "slots": {}, "paused": False, "followup_action": None,
+                        "active_loop": {}, "latest_action_name": "action_listen", "events": [],
+                        "latest_message": {"intent": {"name": "check_nav"}, "text": "nav flexi cap",
+                                           "entities": [{"entity": "scheme", "value": "flexi cap"}]}}}
+    status, body, _ = http_json("POST", f"{server}/webhook", call, {"Authorization": f"Bearer {ACTION_TOKEN}"})
+    assert status == 200 and "NAV" in str(body)
+    text = scrape(server)
+    assert metric(text, 'mfa_accounts_api_request_seconds_count{endpoint="GET /v1/navs",outcome="ok"}') >= 1
+    assert "919800000099" not in text
+
+
+def test_readiness_checks_redis_and_liveness_does_not(server: str) -> None:
+    assert http_json("GET", f"{server}/health/ready")[0] == 200
+    assert http_json("GET", f"{server}/health")[0] == 200
+
+
+def test_endpoint_labels_never_carry_ids() -> None:
+    assert endpoint_label("GET", "/v1/investors/by-mobile/919800000001") == "GET /v1/investors/by-mobile/{id}"
+    assert endpoint_label("POST", "/v1/otp/a1b2c3/verify") == "POST /v1/otp/{id}/verify"
+    assert endpoint_label("GET", "/v1/navs?q=x") == "GET /v1/navs"
+
