@@ -5,7 +5,7 @@ VENV := .venv/bin
 RASA := source scripts/env.sh && $(VENV)/rasa
 MODEL := models/current.tar.gz
 
-.PHONY: help install run test model validate evaluate compare lint typecheck bench chat
+.PHONY: help install run test model validate evaluate compare lint typecheck bench chat images locks
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,3 +42,9 @@ bench: install model ## all benchmarks (figures + one JSON line each)
 
 chat: install ## chat with the running assistant in this terminal (REST channel)
 	@source scripts/env.sh && $(VENV)/python -m bot.chat
+
+images: install ## build every Docker image and smoke-test them with compose (needs a container engine; TAG=...)
+	@scripts/images.sh
+
+locks: ## regenerate requirements.lock and each image's requirements/<image>.lock from the .in files
+	@scripts/lock.sh

@@ -1,7 +1,8 @@
-"""Where our infrastructure lives, and a clear error naming the service when it is not there.
+"""Where our infrastructure lives, and a clear error naming the services that are not there.
 
 Defaults match a developer machine and CI: RabbitMQ 127.0.0.1:5672 guest/guest, Redis 127.0.0.1:6379,
-PostgreSQL 127.0.0.1:5432 database `test` with trust auth.
+PostgreSQL 127.0.0.1:5432 database `test` with trust auth. `require_all()` checks all three and names every one
+that is down, each with its start command, in one message (scripts/test.sh).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ START_HINTS = {
     "Redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
 }
+URL_VARIABLES = {"RabbitMQ": "AMQP_URL", "Redis": "REDIS_URL", "PostgreSQL": "TEST_DATABASE_URL"}
 
 
 class ServiceUnavailable(RuntimeError):
@@ -39,20 +41,26 @@ def postgres_url() -> str:
     return env_str("TEST_DATABASE_URL", DEFAULT_POSTGRES_URL)
 
 
-def require(service: str, url: str, default_port: int, timeout: float = 2.0) -> None:
-    """Open a TCP connection to `url`'s host and port, or raise naming `service` and how to start it."""
+def problem(service: str, url: str, default_port: int, timeout: float = 2.0) -> str | None:
+    """None when `url`'s host and port accept a TCP connection; else one line naming `service` and how to start it."""
     parsed = urlparse(url)
     host = parsed.hostname or "127.0.0.1"
     port = parsed.port or default_port
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return
+            return None
     except OSError as exc:
         hint = START_HINTS.get(service, "")
-        raise ServiceUnavailable(
-            f"{service} is not reachable at {host}:{port} ({exc}). "
-            f"Start it{' with: ' + hint if hint else ''}, or point the URL variable elsewhere."
-        ) from exc
+        variable = URL_VARIABLES.get(service, "the URL variable")
+        return (f"{service} is not reachable at {host}:{port} ({exc}). "
+                f"Start it{' with: ' + hint if hint else ''}, or point {variable} elsewhere.")
+
+
+def require(service: str, url: str, default_port: int, timeout: float = 2.0) -> None:
+    """Open a TCP connection to `url`'s host and port, or raise naming `service` and how to start it."""
+    message = problem(service, url, default_port, timeout)
+    if message:
+        raise ServiceUnavailable(message)
 
 
 def require_rabbitmq(url: str | None = None) -> None:
@@ -65,3 +73,20 @@ def require_redis(url: str | None = None) -> None:
 
 def require_postgres(url: str | None = None) -> None:
     require("PostgreSQL", url or postgres_url(), 5432)
+
+
+def require_all(amqp: str | None = None, redis: str | None = None, postgres: str | None = None) -> None:
+    """Check RabbitMQ, Redis and PostgreSQL together; raise once, naming every one that is down."""
+    problems = [
+        message
+        for message in (
+            problem("RabbitMQ", amqp or amqp_url(), 5672),
+            problem("Redis", redis or redis_url(), 6379),
+            problem("PostgreSQL", postgres or postgres_url(), 5432),
+        )
+        if message
+    ]
+    if len(problems) == 1:
+        raise ServiceUnavailable(problems[0])
+    if problems:
+        raise ServiceUnavailable(f"{len(problems)} services are down:\n" + "\n".join(f"- {p}" for p in problems))

@@ -7,10 +7,13 @@ bin=.venv/bin
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "infrastructure (RabbitMQ, Redis, PostgreSQL)"
-$bin/python -c "from common import infra; infra.require_rabbitmq(); infra.require_redis(); infra.require_postgres(); print('all reachable')"
+$bin/python -c "from common import infra; infra.require_all(); print('all reachable')"
 
 step "browser for the inbox tests (Debian's chromium)"
 scripts/ensure_chromium.sh
+
+step "promtool for the alert-rule tests (from Debian's prometheus package; no server)"
+scripts/ensure_promtool.sh
 
 step "lint (ruff)"
 $bin/ruff check .
