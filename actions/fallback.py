@@ -1,10 +1,13 @@
 """The low-confidence path: suggestions when a guess is plausible, the scope statement when none is, then a person.
 
-The FallbackClassifier turns a low-confidence or ambiguous parse into `nlu_fallback`, but keeps the
-classifier's ranking. When some meanings are plausible, offering them as buttons turns most "didn't get
-that" moments into one tap. When nothing is plausible the message is far from what the bot does, and
-"I can't help with that" is the honest answer. A second miss in a row means the investor is stuck, so
-the bot offers a human instead of looping.
+The fallback classifier (bot/components/confidence.py) turns a parse into `nlu_fallback` when the intent's
+confidence is low or ambiguous, or when the intent is an FAQ but the FAQ topic's own confidence is low; it keeps
+the classifier's rankings. When some meanings are plausible, offering them as buttons turns most "didn't get
+that" moments into one tap; for a doubtful FAQ the buttons are its likeliest topics. When nothing is plausible
+the message is far from what the bot does, and "I can't help with that" is the honest answer: the reply for
+its kind when the NLU's best guess was an out-of-scope kind (the `scope_kind` entity of this message), the
+general statement otherwise. A second miss in a row means the investor is stuck, so the bot offers a human
+instead of looping.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 FALLBACK_INTENT = "nlu_fallback"
+SCOPE_KIND_ENTITY = "scope_kind"  # set by the NLU (bot/components/scope.py) when its best guess is out of scope
 # Button titles (WhatsApp allows 20 characters) and the payload a tap sends back.
 INTENT_SUGGESTIONS: dict[str, tuple[str, str]] = {
     "check_portfolio": ("My portfolio", "/check_portfolio"),
@@ -69,6 +73,18 @@ def consecutive_fallbacks(events: list[dict[str, Any]]) -> int:
     return count
 
 
+def faq_topics(parse_data: dict[str, Any]) -> list[str]:
+    """The FAQ topics the ResponseSelector found plausible, most likely first (at least its top one)."""
+    selector = (parse_data.get("response_selector") or {}).get("faq") or {}
+    top = (selector.get("response") or {}).get("intent_response_key") or ""
+    keys = [top] if top else []
+    for ranked in selector.get("ranking") or []:
+        key = str(ranked.get("intent_response_key") or "")
+        if float(ranked.get("confidence") or 0.0) >= MIN_SUGGESTION_CONFIDENCE and key and key not in keys:
+            keys.append(key)
+    return [key.split("/", 1)[-1] for key in keys]
+
+
 def suggestions(parse_data: dict[str, Any]) -> list[tuple[str, str]]:
     """The classifier's best guesses for a message it was not sure about, as (title, payload) buttons."""
     picked: list[tuple[str, str]] = []
@@ -77,16 +93,25 @@ def suggestions(parse_data: dict[str, Any]) -> list[tuple[str, str]]:
         if confidence < MIN_SUGGESTION_CONFIDENCE:
             break
         if name == "faq":
-            selector = (parse_data.get("response_selector") or {}).get("faq") or {}
-            key = (selector.get("response") or {}).get("intent_response_key") or ""
-            button = FAQ_SUGGESTIONS.get(key.split("/", 1)[-1])
+            buttons = [FAQ_SUGGESTIONS.get(topic) for topic in faq_topics(parse_data)]
         else:
-            button = INTENT_SUGGESTIONS.get(str(name))
-        if button and button not in picked:
-            picked.append(button)
+            buttons = [INTENT_SUGGESTIONS.get(str(name))]
+        for button in buttons:
+            if button and button not in picked and len(picked) < MAX_BUTTONS:
+                picked.append(button)
         if len(picked) == MAX_BUTTONS:
             break
     return picked
+
+
+def scope_reply(parse_data: dict[str, Any]) -> str:
+    """The reply for the out-of-scope kind the NLU guessed for this very message, or the general statement.
+
+    `utter_out_of_scope` picks its text by the `scope_kind` slot, which this message's entity has just set;
+    without that entity the slot may hold an older message's kind, so the general statement is used.
+    """
+    kind_known = any(e.get("entity") == SCOPE_KIND_ENTITY for e in parse_data.get("entities") or [])
+    return "utter_out_of_scope" if kind_known else "utter_scope_statement"
 
 
 class ActionFallback(Action):
@@ -108,5 +133,5 @@ class ActionFallback(Action):
                 buttons=[{"title": title, "payload": payload} for title, payload in buttons],
             )
         else:
-            dispatcher.utter_message(response="utter_out_of_scope")
+            dispatcher.utter_message(response=scope_reply(tracker.latest_message or {}))
         return []

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import paths
+from bot.calibration import base_label
+from bot.evaluate import evaluation_sets, figures, parse_all, score
 from bot.nlu_data import load_examples, plain
 
 PIPELINES = paths.ROOT / "bot" / "pipelines"
@@ -51,11 +53,12 @@ async def cross_validation(config: Path, folds: int, out: Path) -> dict[str, Any
 
 
 def predicted_label(parse: dict[str, Any]) -> tuple[str, float]:
-    """Top label ignoring the FallbackClassifier (so thresholds can be swept), with FAQ topics resolved."""
+    """Top label ignoring the FallbackClassifier (so thresholds can be swept), with FAQ topics resolved and
+    out-of-scope kinds read as `out_of_scope` (for candidates without bot.components.scope.ScopeKinds)."""
     ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
     if not ranking:
         return "nlu_fallback", 0.0
-    name, confidence = ranking[0]["name"], float(ranking[0]["confidence"])
+    name, confidence = base_label(str(ranking[0]["name"])), float(ranking[0]["confidence"])
     if name == "faq":
         key = ((parse.get("response_selector") or {}).get("faq") or {}).get("response", {}).get("intent_response_key")
         name = key or "faq"
@@ -72,6 +75,11 @@ async def generalisation(config: Path, work: Path) -> dict[str, Any]:
     if model is None:
         raise RuntimeError(f"training {config.name} failed")
     agent = Agent.load(model)
+    # every evaluation set at the candidate's own configured thresholds, scored as `make evaluate` does
+    parsed = await parse_all(Path(model), evaluation_sets())
+    per_set = {
+        name: {k: v for k, v in figures(score(rows)).items() if k != "reliability"} for name, rows in parsed.items()
+    }
     heldout = load_examples([paths.HELDOUT])
     far = load_examples([FAR_OOS]) if FAR_OOS.exists() else []
     rows: list[tuple[str, str, float]] = []
@@ -106,6 +114,7 @@ async def generalisation(config: Path, work: Path) -> dict[str, Any]:
         "heldout_accuracy_no_threshold": sum(e == lbl for e, lbl, _ in in_domain) / len(in_domain),
         "threshold_sweep": sweep,
         "parse_p50_ms": 1000 * latencies[len(latencies) // 2],
+        "sets": per_set,
     }
 
 
@@ -125,6 +134,19 @@ def table(results: dict[str, dict[str, Any]], chosen_threshold: str) -> str:
             f"| {r['heldout_accuracy_no_threshold']:.1%} | {s['heldout_accuracy']:.1%} | {far} "
             f"| {r['train_seconds']:.0f} | {r['parse_p50_ms']:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def sets_table(results: dict[str, dict[str, Any]]) -> str:
+    """Accuracy / wrong-answer rate per evaluation set, each candidate at its own configured thresholds."""
+    names = sorted({s for r in results.values() for s in r.get("sets", {})})
+    lines = ["| pipeline | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for name, r in results.items():
+        cells = []
+        for set_name in names:
+            f = r.get("sets", {}).get(set_name)
+            cells.append("n/a" if not f else f"{f['accuracy']:.1%} / {f['wrong_answer_rate']:.1%} wrong")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_rasa()
     results = collected() if args.report_only else asyncio.run(run(args.names, args.folds))
-    report = [table(results, args.threshold), ""]
+    report = [table(results, args.threshold), "", sets_table(results), ""]
     report += [sweep_table(name, r) + "\n" for name, r in results.items()]
     (OUT / "comparison.md").write_text("\n".join(report))
     (OUT / "comparison.json").write_text(json.dumps(results, indent=2))

@@ -10,7 +10,8 @@ from pathlib import Path
 from bot import paths
 
 ENTITY_MARKUP = re.compile(r"\[([^\]]+)\]\((?:[^)]+)\)|\[([^\]]+)\]\{[^}]+\}")
-NON_WORD = re.compile(r"[^\w\s]")
+# Devanagari vowel signs and viramas are combining marks, not \w: keep the whole block (minus the danda).
+NON_WORD = re.compile(r"[^\w\s\u0900-\u0963\u0966-\u097F]")
 # Words that change nothing about what the investor wants; ignored when looking for near-duplicates.
 FILLERS = frozenset(
     "a an the pls plz please kindly sir madam ji hi hello hey bhai ok okay i me my mera meri mere mujhe "

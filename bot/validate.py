@@ -18,13 +18,22 @@ from pathlib import Path
 import yaml
 
 from bot import paths
-from bot.nlu_data import Example, gist, load_examples, nlu_files, normalise
-from bot.taxonomy import ACCOUNT_INTENTS, CONVERSATION_INTENTS, FAQ_TOPICS
+from bot.nlu_data import FILLERS, Example, gist, load_examples, nlu_files, normalise
+from bot.taxonomy import (
+    ACCOUNT_INTENTS,
+    CONVERSATION_INTENTS,
+    FAQ_TOPICS,
+    OUT_OF_SCOPE,
+    SCOPE_KIND_PREFIX,
+    SCOPE_KINDS,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 UNUSED_UTTERANCE = re.compile(r"The utterance '(utter_[^']+)' is not used")
 MIN_EXAMPLES_INTENT = 20
 MIN_EXAMPLES_FAQ = 12
+MIN_EXAMPLES_SCOPE_KIND = 20
+EVALUATION_DIR = paths.ROOT / "tests" / "nlu"
 
 
 @dataclass
@@ -34,7 +43,8 @@ class Findings:
 
 
 def _where(example: Example) -> str:
-    return f"{example.label} ({example.source.relative_to(paths.ROOT)})"
+    source = example.source.relative_to(paths.ROOT) if example.source.is_relative_to(paths.ROOT) else example.source
+    return f"{example.label} ({source})"
 
 
 def check_duplicates(examples: list[Example], findings: Findings) -> None:
@@ -68,12 +78,18 @@ def check_duplicates(examples: list[Example], findings: Findings) -> None:
 
 
 def check_counts(examples: list[Example], findings: Findings) -> None:
+    """Every intent, FAQ topic and out-of-scope kind needs enough examples (out_of_scope counts its kinds)."""
     counts: dict[str, int] = defaultdict(int)
     for example in examples:
         counts[example.label] += 1
+        if example.label.startswith(SCOPE_KIND_PREFIX):
+            counts[OUT_OF_SCOPE] += 1
     required = [*ACCOUNT_INTENTS, *CONVERSATION_INTENTS] + [f"faq/{t}" for t in FAQ_TOPICS]
+    required += [f"{SCOPE_KIND_PREFIX}{kind}" for kind in SCOPE_KINDS]
     for label in required:
         minimum = MIN_EXAMPLES_FAQ if label.startswith("faq/") else MIN_EXAMPLES_INTENT
+        if label.startswith(SCOPE_KIND_PREFIX):
+            minimum = MIN_EXAMPLES_SCOPE_KIND
         if counts.get(label, 0) == 0:
             findings.errors.append(f"The intent {label} has no examples at all; the assistant cannot recognise it.")
         elif counts[label] < minimum:
@@ -114,15 +130,77 @@ def test_story_messages() -> list[Example]:
     return found
 
 
-def check_heldout_leak(examples: list[Example], findings: Findings, heldout: Path = paths.HELDOUT) -> None:
-    """An evaluation example or test message that is also a training example makes the evaluation lie."""
-    training = {normalise(e.text) for e in examples}
-    evaluated = (load_examples([heldout]) if heldout.exists() else []) + test_story_messages()
-    for example in evaluated:
-        if normalise(example.text) in training:
+def evaluation_files(root: Path = EVALUATION_DIR) -> list[Path]:
+    """Every evaluation set under tests/nlu/ (held-out, far out-of-scope, and the sets frozen for issue 16)."""
+    return sorted(p for p in root.glob("*.yml") if p.is_file())
+
+
+def canonical(text: str) -> str:
+    """The text as the classifier reads it (script, case, abbreviations folded): copies across scripts meet here."""
+    from bot.components.hinglish import normalise_text
+
+    return " ".join(w for w in normalise_text(normalise(text)).split() if w)
+
+
+def near_copy(a: str, b: str) -> bool:
+    """Two canonical texts that are one sentence: the same three or more content words (fillers and word order
+    aside), or, for sentences of 15 letters or more, at least 90 % alike letter by letter (a typo, a plural,
+    one short word changed)."""
+    import difflib
+
+    words_a, words_b = set(a.split()) - FILLERS, set(b.split()) - FILLERS
+    if len(words_a) >= 3 and words_a == words_b:
+        return True
+    shorter = min(len(a), len(b))
+    return shorter >= 15 and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
+
+
+def evaluation_leaks(examples: list[Example], evaluation: list[Path]) -> list[tuple[Example, Example]]:
+    """(evaluation example, training example) pairs where the training example is a copy or near copy."""
+    training = {canonical(e.text): e for e in examples}
+    by_word: dict[str, set[str]] = defaultdict(set)
+    for text in training:
+        for word in set(text.split()) - FILLERS:
+            by_word[word].add(text)
+    leaks = []
+    for example in load_examples(evaluation):
+        text = canonical(example.text)
+        words = set(text.split()) - FILLERS
+        counts: dict[str, int] = defaultdict(int)
+        for word in words:
+            for candidate in by_word.get(word, ()):
+                counts[candidate] += 1
+        candidates = [c for c, n in counts.items() if n >= max(1, len(words) // 2)]
+        copy = training.get(text) or next((training[c] for c in candidates if near_copy(text, c)), None)
+        if copy is not None:
+            leaks.append((example, copy))
+    return leaks
+
+
+def check_evaluation_leaks(
+    examples: list[Example], findings: Findings, evaluation: list[Path] | None = None
+) -> None:
+    """An evaluation sentence (or a near copy of it) that is also a training example makes the evaluation lie.
+
+    Every set under tests/nlu/ is checked, and the investor messages of the test conversations (exact copies
+    only: they are short and meant to overlap in style). A near copy is the same sentence up to case,
+    punctuation, script (the classifier reads Devanagari romanised, so a romanised copy is a copy) and
+    abbreviations, or a near_copy() of it.
+    """
+    files = evaluation_files() if evaluation is None else evaluation
+    for example, copy in evaluation_leaks(examples, files):
+        how = "also" if canonical(copy.text) == canonical(example.text) else "nearly"
+        findings.errors.append(
+            f'The evaluation example "{example.text}" ({example.label}, {example.source.name}) is {how} in the '
+            f'training data: "{copy.text}" ({_where(copy)}). Remove or rewrite the training example: the '
+            "evaluation sets are frozen, and the evaluation must use phrasing the model has never seen."
+        )
+    stories = {normalise(e.text) for e in examples}
+    for example in test_story_messages():
+        if normalise(example.text) in stories:
             findings.errors.append(
-                f'The evaluation example "{example.text}" ({example.label}) is also in the training data. '
-                "Remove it from one of them: the evaluation must use phrasing the model has never seen."
+                f'The test-conversation message "{example.text}" ({example.label}) is also in the training data. '
+                "Remove it from one of them: the test must use phrasing the model has never seen."
             )
 
 
@@ -143,8 +221,12 @@ def run_rasa_validator() -> tuple[bool, list[str]]:
                 (unused and unused.group(1) in used_by_actions)
                 or "duplicated intents" in warning
                 and ": faq" in warning
+                or f"'{SCOPE_KIND_PREFIX}" in warning
+                and "not used in any story or rule" in warning
             ):
-                continue  # uttered by a custom action / Rasa's own retrieval-intent bookkeeping: not a problem
+                # uttered by a custom action / Rasa's own retrieval-intent bookkeeping / out-of-scope kinds, which
+                # the NLU folds into `out_of_scope` before the dialogue sees them: not a problem
+                continue
             messages.append("warning: " + warning)
         elif " ERROR " in line or line.startswith(("ERROR", "InvalidDomain", "YamlSyntaxException")):
             messages.append("must fix: " + line.strip())
@@ -165,7 +247,7 @@ def collect(files: list[Path] | None = None) -> Findings:
     check_duplicates(examples, findings)
     check_counts(examples, findings)
     check_faq_answers(examples, findings)
-    check_heldout_leak(examples, findings)
+    check_evaluation_leaks(examples, findings)
     return findings
 
 

@@ -59,4 +59,25 @@ async def test_first_miss_offers_buttons_second_offers_a_person() -> None:
 
 async def test_nothing_plausible_gets_the_scope_statement() -> None:
     messages = await run([user("nlu_fallback", [("nlu_fallback", 0.9), ("check_nav", 0.12), ("greet", 0.01)])])
+    assert messages[0]["response"] == "utter_scope_statement"
+
+
+async def test_an_out_of_scope_guess_gets_the_reply_for_its_kind() -> None:
+    """The NLU's scope_kind entity of this very message sets the slot that picks the scope reply."""
+    miss = user("nlu_fallback", [("nlu_fallback", 0.6), ("out_of_scope", 0.55), ("faq", 0.05)])
+    miss["parse_data"]["entities"] = [{"entity": "scope_kind", "value": "deposits"}]
+    messages = await run([miss])
     assert messages[0]["response"] == "utter_out_of_scope"
+
+
+def test_a_doubtful_faq_offers_its_likeliest_topics() -> None:
+    parse = user("nlu_fallback", [("nlu_fallback", 0.5), ("faq", 0.9)], faq_key="faq/elss_lock_in")["parse_data"]
+    parse["response_selector"]["faq"]["ranking"] = [
+        {"intent_response_key": "faq/elss_lock_in", "confidence": 0.45},
+        {"intent_response_key": "faq/capital_gains_tax", "confidence": 0.35},
+        {"intent_response_key": "faq/exit_load", "confidence": 0.1},
+    ]
+    assert suggestions(parse) == [
+        ("ELSS lock-in", "what is the lock in period of elss"),
+        ("Tax on gains", "how are mutual fund gains taxed"),
+    ]

@@ -1,7 +1,9 @@
 """The served assistant, as a newcomer meets it: Rasa's HTTP server with the trained model.
 
-The held-out set (tests/nlu/heldout.yml) was written independently of the training data; the gate
-here is the floor below which the content team must not ship. `make evaluate` gives the full report.
+The evaluation sets under tests/nlu/ were written independently of the training data (`make validate` fails if
+any of their sentences, or a near copy, is a training example). The floors here are the gate the content team
+must not go under, measured through the served model at its configured thresholds; `make evaluate` gives the
+full report (docs/nlu-pipeline.md has the figures the floors were set from).
 """
 
 from __future__ import annotations
@@ -15,17 +17,27 @@ from typing import Any
 import pytest
 
 from bot import paths
+from bot.calibration import Outcome
 from bot.nlu_data import load_examples, plain
-from tests.e2e_support.stack import start_action_server, start_rasa
+from tests.e2e_support.stack import RASA_TOKEN, REST_TOKEN, start_action_server, start_rasa
 
-HELDOUT_FLOOR = 0.90  # intent and FAQ topic both right; the target is 0.95 (docs/nlu-pipeline.md)
-FAR_OOS_FLOOR = (
-    0.85  # far-away messages answered with the scope statement; measured 88-94% across trainings (DIET is not seeded)
-)
+# Floors a little under the measured figures (docs/nlu-pipeline.md): training is seeded, so the margin is for
+# data changes, not dice. accuracy: in-scope answered right and out-of-scope refused; wrong: answered wrongly.
+FLOORS = {  # set: (minimum accuracy, maximum wrong-answer rate); measured 2026-12-02 in the comment
+    "heldout": (0.90, 0.03),  # 91.9 %, 1.3 % wrong
+    "out_of_scope_far": (0.94, 0.06),  # 100 %, 0 %
+    "finance_adjacent_oos": (0.95, 0.05),  # 98.0 %, 2.0 %
+    "devanagari": (0.87, 0.04),  # 90.2 %, 1.8 %
+    "noisy_in_scope": (0.86, 0.03),  # 88.5 %, 0 %
+}
+FAR_OOS_FLOOR = 0.90  # measured 92.2 %: the rest get suggestion buttons (a plausible guess), not an answer
 
 
 def post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {REST_TOKEN}"}
+    if "/model/" in url:
+        url += f"?token={RASA_TOKEN}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -69,17 +81,37 @@ def test_far_out_of_scope_gets_the_scope_statement(rasa_server: str) -> None:
     assert any("can't help with that" in m.get("text", "") for m in replies), replies
 
 
-def test_heldout_phrasing_is_understood(rasa_server: str) -> None:
-    examples = load_examples([paths.HELDOUT])
-    wrong = []
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_every_evaluation_set_is_understood(rasa_server: str, name: str) -> None:
+    examples = load_examples([paths.ROOT / "tests" / "nlu" / f"{name}.yml"])
+    minimum_accuracy, maximum_wrong = FLOORS[name]
+    mistakes, wrong = [], 0
     for example in examples:
-        got = label(post(f"{rasa_server}/model/parse", {"text": plain(example.text)}))
-        expected_ok = {example.label} | ({"nlu_fallback"} if example.label == "out_of_scope" else set())
-        if got not in expected_ok:
-            wrong.append(f"{example.text!r}: expected {example.label}, got {got}")
-    accuracy = 1 - len(wrong) / len(examples)
-    print(f"held-out accuracy {accuracy:.1%} on {len(examples)} examples")
-    assert accuracy >= HELDOUT_FLOOR, f"{accuracy:.1%} < {HELDOUT_FLOOR:.0%}; mistakes:\n" + "\n".join(wrong[:40])
+        outcome = Outcome.of(post(f"{rasa_server}/model/parse", {"text": plain(example.text)}))
+        right = not outcome.answered if example.label == "out_of_scope" else outcome.label == example.label
+        if not right:
+            mistakes.append(f"{example.text!r}: expected {example.label}, got {outcome.label}")
+            wrong += outcome.answered
+    accuracy, wrong_rate = 1 - len(mistakes) / len(examples), wrong / len(examples)
+    print(f"{name}: accuracy {accuracy:.1%}, wrong answers {wrong_rate:.1%} of {len(examples)}")
+    detail = "; mistakes:\n" + "\n".join(mistakes[:40])
+    assert accuracy >= minimum_accuracy, f"{name}: {accuracy:.1%} < {minimum_accuracy:.0%}{detail}"
+    assert wrong_rate <= maximum_wrong, f"{name}: {wrong_rate:.1%} wrong answers > {maximum_wrong:.0%}{detail}"
+
+
+def test_a_finance_adjacent_question_gets_the_scope_reply_for_its_kind(rasa_server: str) -> None:
+    replies = post(
+        f"{rasa_server}/webhooks/rest/webhook",
+        {"sender": "919800000097", "message": "what interest does my bank give on a 5 year fixed deposit"},
+    )
+    assert any("can't help with that: fixed and recurring deposits" in m.get("text", "") for m in replies), replies
+
+
+def test_a_full_scheme_name_reaches_the_nav_action_with_plan_and_option(rasa_server: str) -> None:
+    parse = post(f"{rasa_server}/model/parse", {"text": "NAV of Axis Bluechip Fund Direct Plan Growth"})
+    assert parse["intent"]["name"] == "check_nav"
+    schemes = [e["value"] for e in parse["entities"] if e["entity"] == "scheme"]
+    assert schemes[:1] == ["Axis Bluechip Fund Direct Plan Growth"], parse["entities"]
 
 
 def test_far_away_messages_get_the_scope_statement(rasa_server: str) -> None:
@@ -93,5 +125,5 @@ def test_far_away_messages_get_the_scope_statement(rasa_server: str) -> None:
         if not any("can't help with that" in m.get("text", "") for m in replies):
             missed.append(f"{example.text!r} -> {[m.get('text', '')[:60] for m in replies]}")
     share = 1 - len(missed) / len(examples)
-    print(f"far-away messages given the scope statement: {share:.1%} of {len(examples)}")
+    print(f"far-away messages given a scope reply: {share:.1%} of {len(examples)}")
     assert share >= FAR_OOS_FLOOR, f"only {share:.1%}; missed:\n" + "\n".join(missed)

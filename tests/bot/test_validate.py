@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.nlu_data import gist, load_examples, normalise, plain
-from bot.validate import Findings, check_counts, check_duplicates, check_heldout_leak, collect
+from bot.validate import Findings, check_counts, check_duplicates, check_evaluation_leaks, collect
 
 NLU = """version: "3.1"
 nlu:
@@ -55,8 +55,47 @@ def test_too_few_examples_and_missing_intents_are_reported(tmp_path: Path) -> No
 def test_evaluation_examples_must_not_leak_into_training(tmp_path: Path) -> None:
     heldout = write(tmp_path, NLU.replace("is my sip running", "IS MY SIP RUNNING?"), "heldout.yml")
     findings = Findings()
-    check_heldout_leak(load_examples([write(tmp_path, NLU)]), findings, heldout)
+    check_evaluation_leaks(load_examples([write(tmp_path, NLU)]), findings, [heldout])
     assert any("IS MY SIP RUNNING?" in e and "also in the training data" in e for e in findings.errors)
+
+
+EVALUATION = """version: "3.1"
+nlu:
+  - intent: check_portfolio
+    examples: |
+      - mera portfolio dikhao na bhai
+  - intent: out_of_scope
+    examples: |
+      - what is the interest rate on a tax saver fixed deposit
+      - something nobody wrote in training
+"""
+TRAINING = """version: "3.1"
+nlu:
+  - intent: check_portfolio
+    examples: |
+      - मेरा पोर्टफोलियो दिखाओ ना भाई
+  - intent: out_of_scope_deposits
+    examples: |
+      - what is the interest rate on tax saver fixed deposits
+"""
+
+
+def test_near_copies_in_any_script_count_as_leaks(tmp_path: Path) -> None:
+    """A Devanagari copy of a romanised sentence, or one differing by an article and a plural, is a leak."""
+    findings = Findings()
+    evaluation = write(tmp_path, EVALUATION, "finance_adjacent_oos.yml")
+    check_evaluation_leaks(load_examples([write(tmp_path, TRAINING)]), findings, [evaluation])
+    assert len(findings.errors) == 2, findings.errors
+    assert any("mera portfolio dikhao na bhai" in e and "also" in e for e in findings.errors)
+    assert any("tax saver fixed deposit" in e and "nearly" in e for e in findings.errors)
+
+
+def test_out_of_scope_is_counted_by_its_kinds(tmp_path: Path) -> None:
+    findings = Findings()
+    check_counts(load_examples([write(tmp_path, TRAINING)]), findings)
+    assert any("out_of_scope_deposits has only 1 examples" in e for e in findings.errors)
+    assert any("out_of_scope_loans has no examples" in e for e in findings.errors)
+    assert any("intent out_of_scope has only 1 examples" in e for e in findings.errors)  # its kinds, summed
 
 
 def test_the_project_data_passes_its_own_checks() -> None:

@@ -1,0 +1,7 @@
+"""The project's own Rasa NLU components (config.yml names them by module path; docs/nlu-pipeline.md says why).
+
+- `hinglish`: one spelling for what investors type: Devanagari romanised, WhatsApp abbreviations spelled out.
+- `confidence`: temperature-scaled confidences and a fallback that also checks the FAQ topic's confidence.
+- `scope`: out-of-scope kinds folded into the taxonomy's `out_of_scope`, the kind kept for the scope reply.
+- `schemes`: scheme names with their plan and option, romanised when typed in Devanagari.
+"""
