@@ -25,7 +25,7 @@ model: install ## train the model into models/current.tar.gz (skipped when nothi
 validate: install ## check the training data (Rasa's validator + the project's own checks)
 	@source scripts/env.sh && $(VENV)/python -m bot.validate
 
-evaluate: install ## evaluate NLU on the held-out split: report, confusion matrix PNG, worst confusions
+evaluate: install ## evaluate NLU on every set in tests/nlu/: accuracy, wrong answers, calibration, confusions
 	@source scripts/env.sh && $(VENV)/python -m bot.evaluate
 
 compare: install ## cross-validate the candidate NLU pipelines (docs/nlu-pipeline.md)

@@ -10,6 +10,7 @@ import getpass
 import os
 import sys
 
+from common.logs import configure_logging
 from handoff.config import Settings
 
 
@@ -39,6 +40,7 @@ def add_agent(argv: list[str]) -> int:
 
 
 def main() -> int:
+    configure_logging("handoff")
     if len(sys.argv) > 1 and sys.argv[1] == "add-agent":
         return add_agent(sys.argv[2:])
     from handoff.app import create_app

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from handoff.models import Agent, Audit, Ticket, utcnow
 
+ASSIGNMENT_LOCK = 0x68616E6461737367  # pg_advisory_xact_lock key: "handassg"
+
 
 def loads(session: Session) -> dict[int, int]:
     """Active (open or pending) tickets per agent."""
@@ -28,6 +30,10 @@ def assign_waiting(session: Session, *, default_capacity: int) -> list[tuple[int
     agents = session.execute(select(Agent).where(Agent.available.is_(True))).scalars().all()
     if not agents:
         return []
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # one assignment at a time across replicas and ingest workers (until this transaction ends), so two
+        # never both see an agent below capacity and both give them a ticket
+        session.execute(select(func.pg_advisory_xact_lock(ASSIGNMENT_LOCK)))
     load = loads(session)
     waiting_q = (
         select(Ticket)

@@ -10,26 +10,38 @@ the conversation moves on) and a background task drains the outbox in order:
 
 Delivery is at-least-once; every event carries `handoff_event_id` so the consumer can drop duplicates.
 
+Poison never blocks the stream: an event the handoff service refuses (a 4xx other than an authentication or
+rate-limit answer) or one larger than `HANDOFF_EVENT_MAX_BYTES` is moved to the outbox's `dead_letters` table
+with its reason, and the events behind it go on. Operators inspect and replay them with
+`python -m handoff.event_broker list|replay|purge [--outbox PATH]` (docs/runbook.md).
+
 Rasa loads it from endpoints.yml (`event_broker: type: handoff.event_broker.OutboxEventBroker`). Every
 setting may be given there or in the environment (docs/configuration.md). This module must stay light:
-it runs inside Rasa and imports nothing of the handoff service but `handoff.topology`.
+it runs inside Rasa and imports nothing of the handoff service but `handoff.topology` and `handoff.dlq`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 
+from bot import metrics
+from common.logs import configure_logging
+from common.pii import mask_text
 from handoff import topology
+from handoff.dlq import describe
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +56,47 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL,"
+            " reason TEXT NOT NULL, at REAL NOT NULL)"
+        )
 
     def append(self, body: str) -> None:
         with self._lock:
             self._db.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
+
+    def bury(self, body: str, reason: str, outbox_id: int | None = None) -> None:
+        """Move one event to the dead letters (out of the outbox, if it was in it) in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO dead_letters (body, reason, at) VALUES (?, ?, ?)",
+                             (body, reason[:500], time.time()))
+            if outbox_id is not None:
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
+            self._db.execute("COMMIT")
+
+    def dead_letters(self, limit: int = 100) -> list[tuple[int, str, str, float]]:
+        with self._lock:
+            return list(self._db.execute("SELECT id, body, reason, at FROM dead_letters ORDER BY id LIMIT ?",
+                                         (limit,)))
+
+    def resurrect(self, ids: list[int]) -> int:
+        """Put dead letters back at the end of the outbox (after the cause is fixed); returns how many."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            moved = 0
+            for dead_id in ids:
+                row = self._db.execute("SELECT body FROM dead_letters WHERE id = ?", (dead_id,)).fetchone()
+                if row is not None:
+                    self._db.execute("INSERT INTO outbox (body) VALUES (?)", (row[0],))
+                    self._db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
+                    moved += 1
+            self._db.execute("COMMIT")
+            return moved
+
+    def purge(self, ids: list[int]) -> int:
+        with self._lock:
+            return sum(self._db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids)
 
     def peek(self, limit: int) -> list[tuple[int, str]]:
         with self._lock:
@@ -67,10 +116,15 @@ class Outbox:
 
 
 class AmqpSink:
-    """Publishes batches to the fanout exchange and returns only once RabbitMQ confirmed every message."""
+    """Publishes batches to the fanout exchange and returns only once RabbitMQ confirmed every message.
 
-    def __init__(self, url: str, exchange: str, queues: list[str], delivery_limit: int) -> None:
-        self.url, self.exchange_name, self.queues, self.delivery_limit = url, exchange, queues, delivery_limit
+    Each event's routing key is its conversation's partition (handoff/topology.py), so the handoff replicas
+    apply one conversation's events in order; a partition's events of one batch travel in one message.
+    `mandatory`: a message no partition queue takes (no consumer has declared them yet, or `partitions` differs
+    from the consumers') is returned, and its events stay in the outbox."""
+
+    def __init__(self, url: str, exchange: str, partitions: int = topology.DEFAULT_PARTITIONS) -> None:
+        self.url, self.exchange_name, self.partitions = url, exchange, partitions
         self._connection: Any = None
         self._exchange: Any = None
 
@@ -84,29 +138,23 @@ class AmqpSink:
             self._exchange = None
         if self._exchange is None:
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._exchange, _ = await topology.declare(channel, self.exchange_name, self.queues, self.delivery_limit)
+            self._exchange = await topology.declare_exchange(channel, self.exchange_name)
         return self._exchange
 
     async def send(self, batch: list[tuple[int, str]]) -> None:
+        """One message per partition (a JSON array of its events, in order; topology.pack), all confirmed."""
         import aio_pika
 
         exchange = await self._ensure()
+        messages = [
+            (key, aio_pika.Message(payload, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                   content_type="application/json", message_id=first_id))
+            for key, payload, first_id in topology.pack([body for _, body in batch], self.partitions)
+        ]
         try:
             await asyncio.wait_for(
                 asyncio.gather(
-                    *(
-                        exchange.publish(
-                            aio_pika.Message(
-                                body.encode(),
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                content_type="application/json",
-                                message_id=json.loads(body).get("handoff_event_id"),
-                            ),
-                            routing_key="",
-                            mandatory=True,
-                        )
-                        for _, body in batch
-                    )
+                    *(exchange.publish(message, routing_key=key, mandatory=True) for key, message in messages)
                 ),
                 timeout=15,
             )
@@ -117,6 +165,14 @@ class AmqpSink:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+class Refused(Exception):
+    """The sink looked at the event and will never take it (not a transient failure): dead-letter it."""
+
+
+class Failed(RuntimeError):
+    """The sink is up but failed on this batch (HTTP 500): a bug or a poison event, not an outage."""
 
 
 class HttpSink:
@@ -136,8 +192,13 @@ class HttpSink:
         async with self._session.post(
             self.url,
             data=payload,
+            expect100=True,  # a body over the service's limit is refused (413) before it is sent, not cut off
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         ) as resp:
+            if resp.status in (400, 404, 409, 413, 415, 422):
+                raise Refused(f"handoff service refused it: {resp.status} {(await resp.text())[:200]}")
+            if resp.status == 500:
+                raise Failed(f"handoff service failed on it: 500 {(await resp.text())[:200]}")
             if resp.status != 200:
                 raise RuntimeError(f"handoff service answered {resp.status}")
 
@@ -162,6 +223,7 @@ class OutboxEventBroker(EventBroker):
         sink: AmqpSink | HttpSink,
         batch_size: int = 200,
         max_backoff: float = 5.0,
+        max_event_bytes: int = 262_144,
     ) -> None:
         """Create the broker.
 
@@ -170,12 +232,16 @@ class OutboxEventBroker(EventBroker):
             sink: where the outbox drains to (RabbitMQ with confirms, or the handoff service over HTTP).
             batch_size: events sent per round trip.
             max_backoff: longest pause, in seconds, between attempts while the sink is unreachable.
+            max_event_bytes: a larger event goes straight to the dead letters (it would be refused anyway).
         """
         super().__init__()
         self.outbox = Outbox(outbox_path)
         self.sink = sink
         self.batch_size = batch_size
         self.max_backoff = max_backoff
+        self.max_event_bytes = max_event_bytes
+        self.poison_after = 5  # an event the service fails on (500) this many times alone is dead-lettered
+        self._failures: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -188,19 +254,17 @@ class OutboxEventBroker(EventBroker):
         kwargs = dict(getattr(broker_config, "kwargs", {}) or {})
         amqp = str(getattr(broker_config, "url", None) or os.environ.get("AMQP_URL") or "")
         exchange = _setting(kwargs, "exchange_name", "HANDOFF_EXCHANGE", topology.DEFAULT_EXCHANGE)
-        queues = kwargs.get("queues") or [os.environ.get("HANDOFF_QUEUE") or topology.DEFAULT_QUEUE]
-        if isinstance(queues, str):
-            queues = [queues]
-        limit = int(_setting(kwargs, "delivery_limit", "HANDOFF_DELIVERY_LIMIT", str(topology.DEFAULT_DELIVERY_LIMIT)))
+        partitions = int(_setting(kwargs, "partitions", "HANDOFF_PARTITIONS", str(topology.DEFAULT_PARTITIONS)))
         sink: AmqpSink | HttpSink
         if amqp:
-            sink = AmqpSink(amqp, exchange, list(queues), limit)
+            sink = AmqpSink(amqp, exchange, partitions)
         else:
             sink = HttpSink(
                 _setting(kwargs, "handoff_url", "HANDOFF_URL", "http://127.0.0.1:8091"),
                 _setting(kwargs, "internal_token", "HANDOFF_INTERNAL_TOKEN", "dev-token"),
             )
-        broker = cls(_setting(kwargs, "outbox_path", "HANDOFF_OUTBOX_PATH", "var/rasa-outbox.db"), sink)
+        broker = cls(_setting(kwargs, "outbox_path", "HANDOFF_OUTBOX_PATH", "var/rasa-outbox.db"), sink,
+                     max_event_bytes=int(_setting(kwargs, "max_event_bytes", "HANDOFF_EVENT_MAX_BYTES", "262144")))
         broker.start()
         logger.info("Event outbox draining to %s", type(sink).__name__)
         return broker
@@ -213,7 +277,16 @@ class OutboxEventBroker(EventBroker):
         """Durably record `event` before returning; sending happens in the background."""
         body = dict(event)
         body.setdefault("handoff_event_id", uuid.uuid4().hex)
-        self.outbox.append(json.dumps(body, default=str))
+        encoded = json.dumps(body, default=str)
+        if len(encoded.encode()) > self.max_event_bytes:
+            logger.error("Event outbox: event %s of %d bytes dead-lettered (limit %d)", body["handoff_event_id"],
+                         len(encoded.encode()), self.max_event_bytes)
+            self.outbox.bury(encoded, f"larger than {self.max_event_bytes} bytes")
+            metrics.OUTBOX_DEAD.inc()
+            return
+        self.outbox.append(encoded)
+        metrics.OUTBOX_BACKLOG.inc()
+        metrics.observe_event(body)
         self._wake.set()
 
     def is_ready(self) -> bool:
@@ -224,9 +297,38 @@ class OutboxEventBroker(EventBroker):
         batch = self.outbox.peek(self.batch_size)
         if not batch:
             return 0
-        await self.sink.send(batch)
+        try:
+            await self.sink.send(batch)
+        except (Refused, Failed):
+            return await self._send_one_by_one(batch)
         self.outbox.delete_through(batch[-1][0])
+        metrics.OUTBOX_BACKLOG.set(len(self.outbox))
         return len(batch)
+
+    async def _send_one_by_one(self, batch: list[tuple[int, str]]) -> int:
+        """A refused batch: find the poison, in order; it goes to the dead letters, the rest goes on."""
+        for row_id, body in batch:
+            try:
+                await self.sink.send([(row_id, body)])
+            except Failed as exc:
+                self._failures[row_id] = self._failures.get(row_id, 0) + 1
+                if self._failures[row_id] < self.poison_after:
+                    raise  # retried with backoff: a bug fixed by a deploy, or a passing fault
+                self._bury(row_id, body, Refused(f"{exc} ({self.poison_after} times)"))
+                continue
+            except Refused as exc:
+                self._bury(row_id, body, exc)
+                continue
+            self._failures.pop(row_id, None)
+            self.outbox.delete_through(row_id)
+        metrics.OUTBOX_BACKLOG.set(len(self.outbox))
+        return len(batch)
+
+    def _bury(self, row_id: int, body: str, exc: Exception) -> None:
+        logger.error("Event outbox: event %s dead-lettered: %s", row_id, exc)
+        self.outbox.bury(body, str(exc), outbox_id=row_id)
+        self._failures.pop(row_id, None)
+        metrics.OUTBOX_DEAD.inc()
 
     async def _drain_forever(self) -> None:
         backoff = 0.2
@@ -263,3 +365,33 @@ class OutboxEventBroker(EventBroker):
             logger.warning("Event outbox: %d events kept for the next start (%s)", len(self.outbox), exc)
         await self.sink.close()
         self.outbox.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m handoff.event_broker list|replay|purge`: the outbox's dead letters, for operators."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("action", choices=["list", "replay", "purge"])
+    parser.add_argument("--outbox", default=os.environ.get("HANDOFF_OUTBOX_PATH") or "var/rasa-outbox.db")
+    parser.add_argument("--id", type=int, action="append", dest="ids", help="only these dead letters (repeat)")
+    args = parser.parse_args(argv)
+    configure_logging("outbox-cli")
+    outbox = Outbox(args.outbox)
+    try:
+        rows = [r for r in outbox.dead_letters(limit=10_000) if not args.ids or r[0] in args.ids]
+        for dead_id, body, reason, at in rows:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+            print(f"{dead_id}\t{stamp}Z\t{describe(body)}\t{mask_text(reason)}")
+        ids = [r[0] for r in rows]
+        if args.action == "replay":
+            print(f"replayed {outbox.resurrect(ids)} event(s) into the outbox")
+        elif args.action == "purge":
+            print(f"purged {outbox.purge(ids)} event(s)")
+        else:
+            print(f"{len(rows)} dead letter(s); {len(outbox)} event(s) waiting in the outbox")
+    finally:
+        outbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,22 +1,31 @@
 """The agent inbox: sign-in page, the single-page inbox, its JSON API and the live event stream (SSE).
 
 Every state-changing request needs the session cookie (HttpOnly, SameSite=Strict) and the session's CSRF
-token in the `X-CSRF-Token` header (or the `csrf` form field).
+token in the `X-CSRF-Token` header (or the `csrf` form field). What an agent may read is decided once, by
+`service.ticket_for`, for the API and the live stream alike; both mask what they send the same way.
+
+Every database access runs off the event loop (`await db.run(work)`, handoff/db.py), and so does the argon2
+password check (handoff/auth.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import re
 import uuid
 from typing import Any
 
 from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from common.pii import CODE_RE, mask_text
 from handoff import auth, service
 from handoff.assignment import assign_waiting
 from handoff.ingest import active_ticket, message_payload
+from handoff.live import Change, Delivery, Subscriber
 from handoff.models import Agent, Audit, CannedResponse, Message, Ticket, utcnow
 from handoff.rasa_client import RasaError
 
@@ -38,15 +47,110 @@ def _refused(exc: Exception) -> HTTPResponse:
     return _json_error(status, str(exc))
 
 
-def _client(request: Request) -> str:
-    return str(request.headers.get("x-forwarded-for", "").split(",")[0].strip() or request.ip)
+def client_address(request: Request) -> str:
+    """The address the request came from: the socket's peer, or behind N trusted reverse proxies
+    (HANDOFF_TRUSTED_PROXIES) the N-th X-Forwarded-For entry from the right, the one our outermost proxy wrote.
+
+    Entries further left are whatever the client claimed and are never used; with 0 the header is ignored."""
+    peer = str(request.ip or "unknown")
+    trusted = int(request.app.ctx.settings.trusted_proxies)
+    if trusted <= 0:
+        return peer
+    hops = [hop.strip() for value in request.headers.getall("x-forwarded-for", []) for hop in value.split(",")]
+    hops = [hop for hop in hops if hop]
+    if len(hops) < trusted:  # did not come through all our proxies
+        return peer
+    try:
+        return str(ipaddress.ip_address(hops[-trusted]))
+    except ValueError:
+        return peer
 
 
-def _current(request: Request, *, write: bool) -> tuple[Agent, Any] | HTTPResponse:
+# ---- what agents may see ---------------------------------------------------------------------------------
+
+# A preview is cut after masking (service.ticket_summary); a code cut in two must not show its first digits.
+# TODO(handoff.service): mask codes before the cut there, then drop PREVIEW_CHARS and `cut`.
+PREVIEW_CHARS = 120
+_CUT_DIGITS_RE = re.compile(r"\d[\d -]*$")
+
+
+def _xs(match: re.Match[str]) -> str:
+    return re.sub(r"\d", "X", match.group(0))
+
+
+def mask_codes(text: str, *, cut: bool = False) -> str:
+    """Every digit of a one-time code (common.pii.CODE_RE, the one rule) becomes X; with `cut` (a truncated
+    preview) also a trailing run of digits, which may be the start of a code.
+
+    TODO(common.pii): move this beside CODE_RE as a public `mask_codes`; mask_text applies codes only with
+    strict=True (log lines), and agents must not see codes either."""
+    text = CODE_RE.sub(_xs, text)
+    return _CUT_DIGITS_RE.sub(_xs, text) if cut else text
+
+
+def agent_text(text: str | None) -> str:
+    """A transcript line as agents see it: PII masked (common.pii) and one-time codes masked."""
+    return mask_codes(mask_text(text or ""))
+
+
+def _summary_for_agents(summary: dict[str, Any]) -> dict[str, Any]:
+    preview = str(summary.get("preview") or "")
+    return {**summary, "preview": mask_codes(preview, cut=len(preview) >= PREVIEW_CHARS)}
+
+
+def _view_for_agents(view: dict[str, Any]) -> dict[str, Any]:
+    """service.ticket_view already applied mask_text; add the code masking."""
+    messages = [{**m, "text": mask_codes(m["text"] or "")} for m in view["messages"]]
+    return {**view, "ticket": _summary_for_agents(view["ticket"]), "messages": messages}
+
+
+def _may_read(session: Session, ticket_id: Any, agent: Agent) -> bool:
+    """The API's own access rule (service.ticket_for, read access); a change with no ticket is nobody's."""
+    if ticket_id is None:
+        return False
+    try:
+        service.ticket_for(session, int(ticket_id), agent, write=False)
+    except REFUSALS:
+        return False
+    return True
+
+
+def live_audience(s: Session, changes: list[Change], subscribers: list[Subscriber]) -> list[Delivery]:
+    """Which open tab gets which change, decided by the ticket API's rule when the change is sent (on the
+    replica where the tab is, in one transaction `s` for the whole batch).
+
+    A message reaches only the tabs allowed to read its ticket, masked like the API masks it. A ticket change
+    reaches those in full; every other tab gets a bare `changed`, so its lists (read through the API) drop a
+    ticket that left the queue without learning which or why."""
+    ids = {int(data["ticket_id"]) for _, data in changes if data.get("ticket_id") is not None}
+    loaded = s.execute(select(Ticket).where(Ticket.id.in_(ids))).scalars().all() if ids else []  # noqa: F841
+    # `loaded` keeps the batch's tickets in the session (its identity map holds them only weakly), so the rule
+    # below reads each once; and the rule's answer per (ticket, tab) is the same for the whole batch
+    allowed: dict[Any, list[bool]] = {}
+    out: list[Delivery] = []
+    for kind, data in changes:
+        ticket_id = data.get("ticket_id")
+        if ticket_id not in allowed:
+            allowed[ticket_id] = [_may_read(s, ticket_id, sub.agent) for sub in subscribers]
+        if kind == "message" and not any(allowed[ticket_id]):
+            continue  # nobody may read it: not even masked
+        payload = {**data, "text": agent_text(data.get("text"))} if kind == "message" else data
+        for sub, may_read in zip(subscribers, allowed[ticket_id], strict=True):
+            if may_read:
+                out.append((sub, kind, payload))
+            elif kind == "ticket":
+                out.append((sub, "changed", {}))
+    return out
+
+
+async def _signed_in(request: Request) -> tuple[Agent, Any] | None:
+    token = request.cookies.get(auth.COOKIE)
+    return await request.app.ctx.db.run(lambda s: auth.load_session(s, token))
+
+
+async def _current(request: Request, *, write: bool) -> tuple[Agent, Any] | HTTPResponse:
     """The signed-in agent and session; for writes also checks the CSRF token."""
-    db = request.app.ctx.db
-    with db.transaction() as s:
-        found = auth.load_session(s, request.cookies.get(auth.COOKIE))
+    found = await _signed_in(request)
     if found is None:
         return _json_error(401, "sign in again")
     agent, ws = found
@@ -64,37 +168,48 @@ def _publish_ticket(request: Request, ticket_id: int, data: dict[str, Any]) -> N
 # ---- pages -----------------------------------------------------------------------------------------------
 
 
+def _login_form(request: Request, error: str | None, status: int = 200) -> HTTPResponse:
+    html = request.app.ctx.templates.get_template("login.html").render(error=error)
+    return response.html(html, status=status)
+
+
 @bp.get("/login")
 async def login_page(request: Request) -> HTTPResponse:
-    messages = {"bad": "Wrong e-mail or password.", "throttled": "Too many attempts. Wait a few minutes."}
-    error = messages.get(str(request.args.get("error") or ""))
-    html = request.app.ctx.templates.get_template("login.html").render(error=error)
-    return response.html(html)
+    bad = str(request.args.get("error") or "") == "bad"
+    return _login_form(request, "Wrong e-mail or password." if bad else None)
 
 
 @bp.post("/login")
 async def login(request: Request) -> HTTPResponse:
+    """Sign in; while a backoff runs (auth.LoginPolicy) the answer is 429 with Retry-After, password unchecked."""
     settings = request.app.ctx.settings
+    db = request.app.ctx.db
     form = request.form or {}
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
-    with request.app.ctx.db.transaction() as s:
-        try:
-            agent = auth.authenticate(
-                s,
-                email=email,
-                password=password,
-                client=_client(request),
-                max_failures=settings.login_max_failures,
-                window_seconds=settings.login_window_seconds,
-            )
-        except auth.TooManyAttempts:
-            return response.redirect("/login?error=throttled", status=303)
+    client = client_address(request)
+    policy = auth.LoginPolicy.from_settings(settings)
+    try:
+        attempt = await db.run(lambda s: auth.begin_login(s, email=email, client=client, policy=policy))
+    except auth.TooManyAttempts as exc:
+        wait = f"Too many attempts. Try again in {exc.retry_after} seconds."
+        resp = _login_form(request, wait, status=429)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    checked = await auth.check_password(attempt, password)  # argon2, on its own small pool
+
+    def finish(s: Session) -> tuple[str, list[tuple[int, int]]] | None:
+        agent = auth.finish_login(s, attempt, checked)
         if agent is None:
-            return response.redirect("/login?error=bad", status=303)
+            return None
         token, _ = auth.create_session(s, agent, settings.session_hours)
         agent.available = True
-        s.add(Audit(action="login", agent_id=agent.id, detail={"client": _client(request)}))
-        assigned = assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+        s.add(Audit(action="login", agent_id=agent.id, detail={"client": client}))
+        return token, assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+
+    done = await db.run(finish)
+    if done is None:
+        return response.redirect("/login?error=bad", status=303)
+    token, assigned = done
     for tid, aid in assigned:
         _publish_ticket(request, tid, {"assigned_agent_id": aid})
     resp = response.redirect("/", status=303)
@@ -111,15 +226,20 @@ async def login(request: Request) -> HTTPResponse:
 
 @bp.post("/logout")
 async def logout(request: Request) -> HTTPResponse:
-    found = _current(request, write=True)
+    found = await _current(request, write=True)
     if isinstance(found, HTTPResponse):
         return found
-    agent, _ = found
-    with request.app.ctx.db.transaction() as s:
-        auth.end_session(s, request.cookies.get(auth.COOKIE))
+    agent, ws = found
+    token = request.cookies.get(auth.COOKIE)
+
+    def sign_out(s: Session) -> None:
+        auth.end_session(s, token)
         a = s.get(Agent, agent.id)
         a.available = False
         s.add(Audit(action="logout", agent_id=agent.id, detail={}))
+
+    await request.app.ctx.db.run(sign_out)
+    request.app.ctx.live.close_session(ws.token_hash)  # this session's open tabs stop receiving at once
     resp = response.json({"ok": True})
     del resp.cookies[auth.COOKIE]
     return resp
@@ -127,13 +247,12 @@ async def logout(request: Request) -> HTTPResponse:
 
 @bp.get("/")
 async def inbox_page(request: Request) -> HTTPResponse:
-    with request.app.ctx.db.transaction() as s:
-        found = auth.load_session(s, request.cookies.get(auth.COOKIE))
+    found = await _signed_in(request)
     if found is None:
         return response.redirect("/login")
     agent, ws = found
     html = request.app.ctx.templates.get_template("inbox.html").render(agent=agent, csrf=ws.csrf_token)
-    return response.html(html, headers={"Cache-Control": "no-store"})
+    return response.html(html)
 
 
 # ---- JSON API --------------------------------------------------------------------------------------------
@@ -141,7 +260,7 @@ async def inbox_page(request: Request) -> HTTPResponse:
 
 @bp.get("/api/me")
 async def me(request: Request) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
     agent, ws = found
@@ -152,58 +271,68 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.post("/api/me/availability")
 async def availability(request: Request) -> HTTPResponse:
-    found = _current(request, write=True)
+    found = await _current(request, write=True)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
     settings = request.app.ctx.settings
-    with request.app.ctx.db.transaction() as s:
+    wanted = bool((request.json or {}).get("available"))
+
+    def set_available(s: Session) -> list[tuple[int, int]]:
         a = s.get(Agent, agent.id)
-        a.available = bool((request.json or {}).get("available"))
+        a.available = wanted
         s.add(Audit(action="availability", agent_id=agent.id, detail={"available": a.available}))
-        assigned = assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+        return assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+
+    assigned = await request.app.ctx.db.run(set_available)
     for tid, aid in assigned:
         _publish_ticket(request, tid, {"assigned_agent_id": aid})
-    return response.json({"available": a.available})
+    return response.json({"available": wanted})
 
 
 @bp.get("/api/tickets")
 async def tickets(request: Request) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
-    with request.app.ctx.db.transaction() as s:
-        return response.json(service.list_tickets(s, agent))
+    lists = await request.app.ctx.db.run(lambda s: service.list_tickets(s, agent))
+    return response.json({name: [_summary_for_agents(t) for t in items] for name, items in lists.items()})
 
 
 @bp.get("/api/tickets/<ticket_id:int>")
 async def ticket(request: Request, ticket_id: int) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
     settings = request.app.ctx.settings
+
+    def view_of(s: Session) -> dict[str, Any]:
+        t = service.ticket_for(s, ticket_id, agent, write=False)
+        return service.ticket_view(s, t, agent, window_hours=settings.window_hours)
+
     try:
-        with request.app.ctx.db.transaction() as s:
-            t = service.ticket_for(s, ticket_id, agent, write=False)
-            view = service.ticket_view(s, t, agent, window_hours=settings.window_hours)
-            view["template"] = settings.reopen_template
-            return response.json(view)
+        view = _view_for_agents(await request.app.ctx.db.run(view_of))
     except REFUSALS as exc:
         return _refused(exc)
+    view["template"] = settings.reopen_template
+    return response.json(view)
 
 
 async def _mutate(request: Request, ticket_id: int, action: Any, *, needs_owner: bool = True) -> HTTPResponse:
-    found = _current(request, write=True)
+    found = await _current(request, write=True)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
+
+    def mutate(s: Session) -> tuple[dict[str, Any], dict[str, Any]]:
+        t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=needs_owner)
+        result = action(s, t, s.get(Agent, agent.id)) or {}
+        return result, {"status": t.status, "assigned_agent_id": t.assigned_agent_id}
+
     try:
-        with request.app.ctx.db.transaction() as s:
-            t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=needs_owner)
-            result = action(s, t, s.get(Agent, agent.id)) or {}
-            data = {"status": t.status, "assigned_agent_id": t.assigned_agent_id}
+        result, data = await request.app.ctx.db.run(mutate)
     except REFUSALS as exc:
         return _refused(exc)
     _publish_ticket(request, ticket_id, data)
@@ -242,14 +371,47 @@ async def note(request: Request, ticket_id: int) -> HTTPResponse:
     )
 
 
+def _store_reply(
+    s: Session, ticket_id: int, agent: Agent, *, text: str, use_template: bool, client_id: str, settings: Any
+) -> tuple[str, str, dict[str, Any], int]:
+    """The reply as 'sending', in the transcript and the audit; returns (sender, text sent, live line, id)."""
+    t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=True)
+    if t.status == "resolved":
+        raise service.Conflict("ticket already resolved")
+    conv = t.conversation
+    win = service.window(conv, settings.window_hours, utcnow())
+    if not use_template and not win["open"]:
+        raise service.Conflict("the 24-hour window has closed: send the approved template instead")
+    if use_template:
+        text = f"[template: {settings.reopen_template}]"
+    msg = Message(
+        conversation_id=conv.id, ticket_id=t.id, kind="agent", text=text, agent_id=agent.id,
+        client_id=client_id, delivery="sending", created_at=utcnow(),
+    )
+    s.add(msg)
+    s.add(Audit(action="reply_sent", agent_id=agent.id, ticket_id=t.id, detail={"template": use_template}))
+    s.flush()
+    return conv.sender_id, text, message_payload(msg), msg.id
+
+
+def _reply_outcome(s: Session, msg_id: int, ticket_id: int, error: str | None) -> dict[str, Any]:
+    m = s.get(Message, msg_id)
+    if m.delivery == "sending":  # the broker's echo may already have marked it sent
+        m.delivery = "failed" if error else "sent"
+    t = s.get(Ticket, ticket_id)
+    if not error and t.first_response_at is None:
+        t.first_response_at = utcnow()
+    return message_payload(m)
+
+
 @bp.post("/api/tickets/<ticket_id:int>/reply")
 async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     """Store the reply as 'sending', hand it to Rasa, then mark it sent or failed; the tab sees each step."""
-    found = _current(request, write=True)
+    found = await _current(request, write=True)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
-    settings = request.app.ctx.settings
+    settings, db = request.app.ctx.settings, request.app.ctx.db
     payload = request.json or {}
     use_template = bool(payload.get("template"))
     text = str(payload.get("text") or "").strip()
@@ -259,26 +421,8 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
         return _json_error(400, "WhatsApp messages are limited to 4096 characters")
     client_id = uuid.uuid4().hex
     try:
-        with request.app.ctx.db.transaction() as s:
-            t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=True)
-            if t.status == "resolved":
-                raise service.Conflict("ticket already resolved")
-            conv = t.conversation
-            win = service.window(conv, settings.window_hours, utcnow())
-            if not use_template and not win["open"]:
-                raise service.Conflict("the 24-hour window has closed: send the approved template instead")
-            if use_template:
-                text = f"[template: {settings.reopen_template}]"
-            msg = Message(
-                conversation_id=conv.id, ticket_id=t.id, kind="agent", text=text, agent_id=agent.id,
-                client_id=client_id, delivery="sending", created_at=utcnow(),
-            )
-            s.add(msg)
-            s.add(Audit(action="reply_sent", agent_id=agent.id, ticket_id=t.id, detail={"template": use_template}))
-            s.flush()
-            sender_id = conv.sender_id
-            live = message_payload(msg)
-            msg_id = msg.id
+        sender_id, text, live, msg_id = await db.run(lambda s: _store_reply(
+            s, ticket_id, agent, text=text, use_template=use_template, client_id=client_id, settings=settings))
     except REFUSALS as exc:
         return _refused(exc)
     request.app.ctx.live.publish("message", live)
@@ -294,50 +438,49 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
         )
     except RasaError as exc:
         error = str(exc)
-    with request.app.ctx.db.transaction() as s:
-        m = s.get(Message, msg_id)
-        if m.delivery == "sending":  # the broker's echo may already have marked it sent
-            m.delivery = "failed" if error else "sent"
-        t = s.get(Ticket, ticket_id)
-        if not error and t.first_response_at is None:
-            t.first_response_at = utcnow()
-        live = message_payload(m)
-    request.app.ctx.live.publish("message", live)
+    request.app.ctx.live.publish("message", await db.run(lambda s: _reply_outcome(s, msg_id, ticket_id, error)))
     if error:
         return _json_error(502, error)
     return response.json({"ok": True, "message_id": msg_id})
 
 
+def _resolve(s: Session, ticket_id: int, agent: Agent) -> str:
+    t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=True)
+    if t.status == "resolved":
+        raise service.Conflict("ticket already resolved")
+    t.status = "resolved"
+    t.resolved_at = utcnow()
+    s.add(Audit(action="ticket_closed", agent_id=agent.id, ticket_id=t.id, detail={}))
+    return str(t.conversation.sender_id)
+
+
+def _reopen(s: Session, ticket_id: int, agent: Agent) -> None:
+    t = s.get(Ticket, ticket_id)
+    if active_ticket(s, t.conversation_id) is None:
+        t.status, t.resolved_at = "open", None
+        s.add(Audit(action="ticket_reopened", agent_id=agent.id, ticket_id=t.id, detail={"why": "rasa"}))
+
+
 @bp.post("/api/tickets/<ticket_id:int>/close")
 async def close(request: Request, ticket_id: int) -> HTTPResponse:
     """Resolve the ticket and resume the bot through Rasa; reopened if Rasa cannot be reached."""
-    found = _current(request, write=True)
+    found = await _current(request, write=True)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
-    settings = request.app.ctx.settings
+    settings, db = request.app.ctx.settings, request.app.ctx.db
     try:
-        with request.app.ctx.db.transaction() as s:
-            t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=True)
-            if t.status == "resolved":
-                raise service.Conflict("ticket already resolved")
-            t.status = "resolved"
-            t.resolved_at = utcnow()
-            sender_id = t.conversation.sender_id
-            s.add(Audit(action="ticket_closed", agent_id=agent.id, ticket_id=t.id, detail={}))
+        sender_id = await db.run(lambda s: _resolve(s, ticket_id, agent))
     except REFUSALS as exc:
         return _refused(exc)
     try:
         await request.app.ctx.rasa.resume(sender_id)
     except RasaError as exc:
-        with request.app.ctx.db.transaction() as s:
-            t = s.get(Ticket, ticket_id)
-            if active_ticket(s, t.conversation_id) is None:
-                t.status, t.resolved_at = "open", None
-                s.add(Audit(action="ticket_reopened", agent_id=agent.id, ticket_id=t.id, detail={"why": "rasa"}))
+        await db.run(lambda s: _reopen(s, ticket_id, agent))
         return _json_error(502, f"could not hand back to the bot: {exc}")
-    with request.app.ctx.db.transaction() as s:
-        assigned = assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+    assigned = await db.run(
+        lambda s: assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
+    )
     _publish_ticket(request, ticket_id, {"status": "resolved"})
     for tid, aid in assigned:
         _publish_ticket(request, tid, {"assigned_agent_id": aid})
@@ -346,26 +489,27 @@ async def close(request: Request, ticket_id: int) -> HTTPResponse:
 
 @bp.get("/api/canned")
 async def canned(request: Request) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
-    with request.app.ctx.db.transaction() as s:
-        rows = s.execute(select(CannedResponse).order_by(CannedResponse.title)).scalars().all()
-        return response.json([{"id": c.id, "title": c.title, "body": c.body} for c in rows])
+    rows = await request.app.ctx.db.run(
+        lambda s: s.execute(select(CannedResponse).order_by(CannedResponse.title)).scalars().all()
+    )
+    return response.json([{"id": c.id, "title": c.title, "body": c.body} for c in rows])
 
 
 @bp.get("/api/agents")
 async def agents(request: Request) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
-    with request.app.ctx.db.transaction() as s:
-        return response.json(service.agents_overview(s, request.app.ctx.settings.agent_capacity))
+    capacity = request.app.ctx.settings.agent_capacity
+    return response.json(await request.app.ctx.db.run(lambda s: service.agents_overview(s, capacity)))
 
 
 @bp.get("/api/audit")
 async def audit(request: Request) -> HTTPResponse:
-    found = _current(request, write=False)
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
     agent, _ = found
@@ -374,35 +518,40 @@ async def audit(request: Request) -> HTTPResponse:
     q = select(Audit).order_by(Audit.id.desc()).limit(500)
     if request.args.get("ticket_id"):
         q = q.where(Audit.ticket_id == int(request.args.get("ticket_id")))
-    with request.app.ctx.db.transaction() as s:
-        rows = s.execute(q).scalars().all()
-        return response.json(
-            [
-                {"id": r.id, "at": r.at.isoformat() + "Z", "agent_id": r.agent_id, "action": r.action,
-                 "ticket_id": r.ticket_id, "detail": r.detail}
-                for r in rows
-            ]
-        )
+    rows = await request.app.ctx.db.run(lambda s: s.execute(q).scalars().all())
+    return response.json(
+        [
+            {"id": r.id, "at": r.at.isoformat() + "Z", "agent_id": r.agent_id, "action": r.action,
+             "ticket_id": r.ticket_id, "detail": r.detail}
+            for r in rows
+        ]
+    )
+
+
+async def _still_signed_in(request: Request, sub: Subscriber) -> bool:
+    """Checked at every keep-alive: an expired session or a changed role ends the stream (the tab reloads)."""
+    found = await _signed_in(request)
+    return found is not None and found[0].role == sub.agent.role
 
 
 @bp.get("/events")
 async def events(request: Request) -> HTTPResponse | None:
-    """Server-sent events: every ticket and message change, as it is committed."""
-    found = _current(request, write=False)
+    """Server-sent events: the ticket and message changes this agent may see (`live_audience`), as committed."""
+    found = await _current(request, write=False)
     if isinstance(found, HTTPResponse):
         return found
-    agent, _ = found
+    agent, ws = found
     hub = request.app.ctx.live
-    sub = hub.subscribe(agent.id, agent.role)
+    sub = hub.subscribe(agent, ws.token_hash)
     try:
-        resp = await request.respond(
-            content_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        )
+        resp = await request.respond(content_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
         await resp.send("retry: 2000\nevent: hello\ndata: {}\n\n")
-        while not sub.overflowed:
+        while not (sub.overflowed or sub.closed):
             try:
                 frame = await asyncio.wait_for(sub.queue.get(), timeout=15)
             except asyncio.TimeoutError:
+                if not await _still_signed_in(request, sub):
+                    break
                 frame = ": keep-alive\n\n"
             await resp.send(frame)
         await resp.send("event: reload\ndata: {}\n\n")

@@ -1,8 +1,12 @@
-"""Apply one Rasa tracker event to the handoff store, exactly once.
+"""Apply a batch of Rasa tracker events to the handoff store, each exactly once, in one transaction.
 
-Every transport (RabbitMQ or the embedded HTTP push) hands raw event bodies here. The event's key goes into
-`inbound_events` in the same transaction as its effects, so a redelivered event hits the primary key and is
-skipped: at-least-once delivery plus this table gives effectively-once application.
+Every transport (RabbitMQ or the embedded HTTP push) hands batches of event bodies to `apply_batch`. The
+events' keys go into `inbound_events` in the same transaction as their effects (one `INSERT ... ON CONFLICT DO
+NOTHING`), so a redelivered event is recognised and skipped: at-least-once delivery plus this table gives
+effectively-once application. Events are applied in the order given; the transports keep each conversation's
+events in order. The work is done per batch, not per event: one claim of the keys, one load of the
+conversations and their open tickets, one insert of the transcript lines, one update of the conversations,
+and the auto-assignment once if a ticket was opened (handoff/bulk.py has the statements).
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handoff.assignment import assign_waiting
-from handoff.models import REASONS, Audit, Conversation, InboundEvent, Message, Ticket, utcnow
+from handoff.bulk import ConvState, bulk_for
+from handoff.models import REASONS, Audit, Conversation, Message, Ticket, utcnow
 
 # Slots shown to agents (masked) as the verified identity; anything else stays out of the inbox.
 IDENTITY_SLOTS = ("investor_name", "pan", "folio", "verified", "verified_pan", "verified_folio", "mobile")
+MEDIA_TYPES = {"image", "audio", "video", "document", "sticker", "location"}
+
+
+class Malformed(ValueError):
+    """An event that can never be applied, whatever our code does: dead-lettered at once, with this reason."""
 
 
 @dataclass
@@ -32,6 +41,48 @@ class Change:
     ticket_id: int | None
     conversation_id: int
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    changes: list[Change]
+    applied: int
+    duplicates: int
+
+
+def parse(raw: bytes | str | Any) -> dict[str, Any]:
+    """The event body, or Malformed with the reason: not JSON, not an object, no sender_id or event type."""
+    body = raw
+    if isinstance(raw, bytes | str):
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise Malformed("not JSON") from exc
+    if not isinstance(body, dict):
+        raise Malformed("not a JSON object")
+    sender_id, etype = body.get("sender_id"), body.get("event")
+    if not isinstance(sender_id, str) or not sender_id or not isinstance(etype, str) or not etype:
+        raise Malformed("not a Rasa tracker event (sender_id and event are required)")
+    if len(sender_id) > 64:
+        raise Malformed("sender_id longer than 64 characters")
+    return body
+
+
+def parse_many(raw: bytes) -> tuple[list[dict[str, Any]], list[tuple[bytes, str]]]:
+    """A message's events (one JSON object, or an array of them: topology.pack) and its malformed parts with
+    their reasons, each to be dead-lettered on its own."""
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return [], [(raw, "not JSON")]
+    good: list[dict[str, Any]] = []
+    bad: list[tuple[bytes, str]] = []
+    for item in decoded if isinstance(decoded, list) else [decoded]:
+        try:
+            good.append(parse(item))
+        except Malformed as exc:
+            bad.append((raw if not isinstance(decoded, list) else json.dumps(item).encode(), str(exc)))
+    return good, bad
 
 
 def event_key(body: dict[str, Any]) -> str:
@@ -59,7 +110,7 @@ def _media_type(data: dict[str, Any] | None, metadata: dict[str, Any] | None) ->
     for source in (metadata, nested if isinstance(nested, dict) else {}, data or {}):
         for key in ("media_type", "type"):
             value = source.get(key)
-            if isinstance(value, str) and value in {"image", "audio", "video", "document", "sticker", "location"}:
+            if isinstance(value, str) and value in MEDIA_TYPES:
                 return value
         for key in ("image", "attachment", "audio", "video", "document"):
             if source.get(key):
@@ -85,176 +136,160 @@ def active_ticket(session: Session, conversation_id: int) -> Ticket | None:
     ).scalar_one_or_none()
 
 
-def _claim_key(session: Session, key: str, sender_id: str, etype: str) -> bool:
-    """Record the event's key; False if it was already there (a redelivery). One round trip, no savepoint."""
-    values = {"key": key, "sender_id": sender_id[:64], "type": etype[:40], "received_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(InboundEvent).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(InboundEvent).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    else:  # pragma: no cover - other databases fall back to a savepoint
-        try:
-            with session.begin_nested():
-                session.add(InboundEvent(**values))
-            return True
-        except IntegrityError:
-            return False
-    return bool(session.execute(stmt).rowcount)
-
-
-def _conversation(session: Session, sender_id: str) -> Conversation:
-    conv = session.execute(select(Conversation).where(Conversation.sender_id == sender_id)).scalar_one_or_none()
-    if conv is not None:
-        return conv
-    conv = Conversation(sender_id=sender_id, slots={})
-    try:
-        with session.begin_nested():
-            session.add(conv)
-    except IntegrityError:  # another replica created it first
-        conv = session.execute(select(Conversation).where(Conversation.sender_id == sender_id)).scalar_one()
-    return conv
-
-
-def message_payload(msg: Message) -> dict[str, Any]:
+def payload_of(values: dict[str, Any]) -> dict[str, Any]:
+    """A transcript line as the live inbox receives it (masked later, per tab, by inbox.live_audience)."""
     return {
-        "id": msg.id,
-        "kind": msg.kind,
-        "text": msg.text,
-        "intent": msg.intent,
-        "confidence": msg.confidence,
-        "media_type": msg.media_type,
-        "delivery": msg.delivery,
-        "at": msg.created_at.isoformat() + "Z",
-        "ticket_id": msg.ticket_id,
+        "id": values["id"],
+        "kind": values["kind"],
+        "text": values["text"],
+        "intent": values["intent"],
+        "confidence": values["confidence"],
+        "media_type": values["media_type"],
+        "delivery": values["delivery"],
+        "at": values["created_at"].isoformat() + "Z",
+        "ticket_id": values["ticket_id"],
     }
 
 
-@dataclass
-class BatchCache:
-    """Conversations and their active tickets already loaded in this transaction (fewer round trips)."""
-
-    conversations: dict[str, Conversation] = field(default_factory=dict)
-    tickets: dict[int, Ticket | None] = field(default_factory=dict)
+def message_payload(msg: Message) -> dict[str, Any]:
+    return payload_of({name: getattr(msg, name) for name in ("id", "kind", "text", "intent", "confidence",
+                                                             "media_type", "delivery", "created_at", "ticket_id")})
 
 
-def apply_event(
-    session: Session,
-    body: dict[str, Any],
-    *,
-    agent_capacity: int = 3,
-    auto_assign: bool = True,
-    cache: BatchCache | None = None,
-) -> list[Change] | None:
-    """Apply `body` inside the caller's transaction. Returns None for a duplicate, else the live changes."""
-    sender_id = str(body.get("sender_id") or "")
-    etype = str(body.get("event") or "")
-    if not sender_id or not etype:
-        raise ValueError("not a Rasa tracker event (sender_id and event are required)")
-    key = event_key(body)
-    if not _claim_key(session, key, sender_id, etype):
-        return None
+def apply_batch(
+    session: Session, bodies: list[dict[str, Any]], *, agent_capacity: int = 3, auto_assign: bool = True
+) -> BatchResult:
+    """Apply parsed event bodies, in order, inside the caller's transaction; redeliveries are skipped."""
+    events: dict[str, dict[str, Any]] = {}
+    for body in bodies:
+        events.setdefault(event_key(body), body)  # the same event twice in one batch: once
+    store = bulk_for(session)
+    now = utcnow()
+    keys = list(events)
+    fresh = store.claim(keys, [str(events[k]["sender_id"])[:64] for k in keys],
+                        [str(events[k]["event"])[:40] for k in keys], now) if keys else set()
+    todo = [(key, body) for key, body in events.items() if key in fresh]
+    if not todo:
+        return BatchResult([], 0, len(bodies))
+    applier = _Batch(session, store.conversations(sorted({str(b["sender_id"]) for _, b in todo}), now), now)
+    for key, body in todo:
+        applier.apply(key, body)
+    session.flush()
+    if applier.rows:
+        store.insert_messages(applier.rows)
+    dirty = [conv for conv in applier.convs.values() if conv.dirty]
+    if dirty:
+        store.update_conversations(dirty)
+    if applier.opened and auto_assign:
+        for tid, agent_id in assign_waiting(session, default_capacity=agent_capacity):
+            applier.changes.append(Change("ticket", tid, applier.opened[-1], {"assigned_agent_id": agent_id}))
+    return BatchResult(applier.results(), len(todo), len(bodies) - len(todo))
 
-    cache = cache if cache is not None else BatchCache()
-    conv = cache.conversations.get(sender_id)
-    if conv is None:
-        conv = cache.conversations[sender_id] = _conversation(session, sender_id)
-    when = _when(body)
-    if etype in ("user", "pause", "resume", "session_started"):
-        conv.updated_at = utcnow()  # retention counts from the last activity
-    changes: list[Change] = []
-    if conv.id not in cache.tickets:
-        cache.tickets[conv.id] = active_ticket(session, conv.id)
-    ticket = cache.tickets[conv.id]
 
-    def add_message(**kwargs: Any) -> Message:
-        msg = Message(conversation_id=conv.id, ticket_id=ticket.id if ticket else None, created_at=when, **kwargs)
-        session.add(msg)
-        session.flush()
-        changes.append(Change("message", msg.ticket_id, conv.id, message_payload(msg)))
-        return msg
+class _Batch:
+    """The effects of one batch's new events, kept in memory until the batch is written."""
 
-    if etype == "user":
-        parse = body.get("parse_data") or {}
-        intent = parse.get("intent") or {}
+    def __init__(self, session: Session, convs: dict[str, ConvState], now: dt.datetime) -> None:
+        self.session, self.convs, self.now = session, convs, now
+        ids = [conv.id for conv in convs.values()]
+        active = session.execute(select(Ticket).where(Ticket.conversation_id.in_(ids), Ticket.status != "resolved"))
+        self.tickets: dict[int, Ticket | None] = {t.conversation_id: t for t in active.scalars()}
+        self.rows: list[dict[str, Any]] = []
+        self.changes: list[Change | dict[str, Any]] = []  # a dict: a new line, a Change once it has its id
+        self.opened: list[int] = []
+
+    def apply(self, key: str, body: dict[str, Any]) -> None:
+        conv = self.convs[str(body["sender_id"])]
+        etype = str(body["event"])
+        if etype in ("user", "pause", "resume", "session_started"):
+            conv.updated_at, conv.dirty = self.now, True  # retention counts from the last activity
+        handler = getattr(self, f"_on_{etype}", None)
+        if handler is not None:
+            handler(conv, key, body, _when(body))
+
+    def results(self) -> list[Change]:
+        out: list[Change] = []
+        for item in self.changes:
+            if isinstance(item, Change):
+                out.append(item)
+            elif item["id"] is not None:  # None: the line was already there (a replay older than its key)
+                out.append(Change("message", item["ticket_id"], item["conversation_id"], payload_of(item)))
+        return out
+
+    def _line(self, conv: ConvState, key: str, when: dt.datetime, **values: Any) -> None:
+        ticket = self.tickets.get(conv.id)
+        row: dict[str, Any] = dict.fromkeys(("client_id", "intent", "confidence", "media_type", "agent_id", "delivery"))
+        row.update(conversation_id=conv.id, ticket_id=ticket.id if ticket else None, event_key=key,
+                   created_at=when, **values)
+        self.rows.append(row)
+        self.changes.append(row)
+
+    def _ticket_change(self, ticket: Ticket, data: dict[str, Any]) -> None:
+        self.changes.append(Change("ticket", ticket.id, ticket.conversation_id, data))
+
+    def _on_user(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        intent = (body.get("parse_data") or {}).get("intent") or {}
         conv.last_user_at = max(conv.last_user_at or when, when)
         if body.get("input_channel"):
             conv.channel = str(body["input_channel"])[:40]
-        add_message(
-            kind="user",
-            event_key=key,
-            text=body.get("text"),
-            intent=intent.get("name"),
-            confidence=intent.get("confidence"),
-            media_type=_media_type(None, body.get("metadata")),
-        )
+        self._line(conv, key, when, kind="user", text=body.get("text"), intent=intent.get("name"),
+                   confidence=intent.get("confidence"), media_type=_media_type(None, body.get("metadata")))
+        ticket = self.tickets.get(conv.id)
         if ticket is not None and ticket.status == "pending":
             ticket.status = "open"  # the investor answered: back in the agent's attention
-            changes.append(Change("ticket", ticket.id, conv.id, {"status": "open"}))
-    elif etype == "bot":
-        metadata = body.get("metadata") or {}
-        client_id = metadata.get("handoff_message_id")
+            self._ticket_change(ticket, {"status": "open"})
+
+    def _on_bot(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        client_id = (body.get("metadata") or {}).get("handoff_message_id")
         existing = None
         if client_id:
-            existing = session.execute(select(Message).where(Message.client_id == str(client_id))).scalar_one_or_none()
-        if existing is not None:
-            existing.event_key = key  # our own agent reply coming back through Rasa: already in the transcript
-            existing.delivery = "sent"
-            session.flush()
-            changes.append(Change("message", existing.ticket_id, conv.id, message_payload(existing)))
-        else:
-            data = body.get("data") or {}
-            add_message(
-                kind="agent" if client_id else "bot",
-                event_key=key,
-                client_id=str(client_id) if client_id else None,
-                text=_bot_text(body),
-                media_type=_media_type(data, None),
-            )
-    elif etype == "slot":
-        name = str(body.get("name") or "")
-        slots = dict(conv.slots or {})
-        slots[name] = body.get("value")
-        conv.slots = slots
-    elif etype == "pause":
-        conv.paused = True
-        if ticket is None:
-            reason = str((conv.slots or {}).get("handoff_reason") or "unknown")
-            ticket = Ticket(
-                conversation_id=conv.id,
-                status="open",
-                reason=reason if reason in REASONS else "unknown",
-                opened_at=when,
-            )
-            session.add(ticket)
-            session.flush()
-            cache.tickets[conv.id] = ticket
-            # the bot's turns since the investor's last session start belong to this ticket's context
-            session.add(Audit(action="ticket_opened", ticket_id=ticket.id, detail={"reason": ticket.reason}))
-            add_message(kind="system", event_key=key, text=f"Bot handed over: {ticket.reason.replace('_', ' ')}")
-            changes.append(Change("ticket", ticket.id, conv.id, {"status": "open", "new": True}))
-            if auto_assign:
-                for tid, agent_id in assign_waiting(session, default_capacity=agent_capacity):
-                    changes.append(Change("ticket", tid, conv.id, {"assigned_agent_id": agent_id}))
-    elif etype == "resume":
-        conv.paused = False
+            existing = self.session.execute(
+                select(Message).where(Message.client_id == str(client_id))
+            ).scalar_one_or_none()
+        if existing is not None:  # our own agent reply coming back through Rasa: already in the transcript
+            existing.event_key, existing.delivery = key, "sent"
+            self.changes.append(Change("message", existing.ticket_id, conv.id, message_payload(existing)))
+            return
+        self._line(conv, key, when, kind="agent" if client_id else "bot",
+                   client_id=str(client_id) if client_id else None, text=_bot_text(body),
+                   media_type=_media_type(body.get("data") or {}, None))
+
+    def _on_slot(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        conv.slots = {**conv.slots, str(body.get("name") or ""): body.get("value")}
+        conv.dirty = True
+
+    def _on_pause(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        conv.paused, conv.dirty = True, True
+        if self.tickets.get(conv.id) is not None:
+            return
+        reason = str(conv.slots.get("handoff_reason") or "unknown")
+        ticket = Ticket(conversation_id=conv.id, status="open", reason=reason if reason in REASONS else "unknown",
+                        opened_at=when)
+        self.session.add(ticket)
+        self.session.flush()
+        self.tickets[conv.id] = ticket
+        self.opened.append(conv.id)
+        self.session.add(Audit(action="ticket_opened", ticket_id=ticket.id, detail={"reason": ticket.reason}))
+        self._line(conv, key, when, kind="system", text=f"Bot handed over: {ticket.reason.replace('_', ' ')}")
+        self._ticket_change(ticket, {"status": "open", "new": True})
+
+    def _on_resume(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        conv.paused, conv.dirty = False, True
+        ticket = self.tickets.get(conv.id)
         if ticket is not None:
             ticket.status = "resolved"
             ticket.resolved_at = ticket.resolved_at or when
-            cache.tickets[conv.id] = None
-            session.add(Audit(action="ticket_resolved", ticket_id=ticket.id, detail={"by": "bot_resumed"}))
-            changes.append(Change("ticket", ticket.id, conv.id, {"status": "resolved"}))
-        add_message(kind="system", event_key=key, text="Bot resumed")
-    elif etype in ("restart", "session_started"):
-        if etype == "restart":
-            conv.paused = False
-            add_message(kind="system", event_key=key, text="Conversation restarted")
-        conv.slots = {}  # Rasa resets slots on both (carry_over_slots_to_new_session is false)
-    return changes
+            self.tickets[conv.id] = None
+            self.session.add(Audit(action="ticket_resolved", ticket_id=ticket.id, detail={"by": "bot_resumed"}))
+            self._ticket_change(ticket, {"status": "resolved"})
+        self._line(conv, key, when, kind="system", text="Bot resumed")
+
+    def _on_restart(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        conv.paused, conv.slots, conv.dirty = False, {}, True
+        self._line(conv, key, when, kind="system", text="Conversation restarted")
+
+    def _on_session_started(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        conv.slots, conv.dirty = {}, True  # Rasa resets slots (carry_over_slots_to_new_session is false)
 
 
 def identity(conv: Conversation) -> dict[str, str]:
@@ -268,10 +303,10 @@ def identity(conv: Conversation) -> dict[str, str]:
             continue
         if name in ("pan", "verified_pan"):
             out[name] = mask_pan(str(value))
-        elif name in ("folio", "verified_folio"):
-            out[name] = mask_account(str(value))
         elif name == "mobile":
             out[name] = mask_phone(str(value))
+        elif name in ("folio", "verified_folio"):
+            out[name] = mask_account(str(value))
         else:
             out[name] = mask_text(str(value))
     return out

@@ -63,6 +63,7 @@ class Conversation(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow)
     tickets = relationship("Ticket", back_populates="conversation", order_by="Ticket.id")
+    __table_args__ = (Index("ix_conversations_updated", "updated_at"),)  # retention
 
 
 class Ticket(Base):
@@ -92,7 +93,19 @@ class Ticket(Base):
             postgresql_where=text("status <> 'resolved'"),
             sqlite_where=text("status <> 'resolved'"),
         ),
+        # the queue and the waiting line, oldest first, among the few active of millions of tickets
+        Index(
+            "ix_tickets_active_opened",
+            "opened_at",
+            "id",
+            postgresql_where=text("status <> 'resolved'"),
+            sqlite_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_tickets_conversation", "conversation_id"),  # a conversation's tickets; retention's cascade
     )
+
+
+USER_LINES = text("kind = 'user'")  # a module constant: inside Message, `text` is the column
 
 
 class Message(Base):
@@ -112,7 +125,19 @@ class Message(Base):
     agent_id = Column(Integer, ForeignKey("agents.id"), nullable=True)
     delivery = Column(String(20), nullable=True)  # agent replies: sending | sent | failed
     created_at = Column(DateTime, nullable=False, default=utcnow)
-    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),  # the transcript
+        Index("ix_messages_ticket", "ticket_id"),  # a ticket's lines; SET NULL when a ticket is deleted
+        # the investor's latest line per conversation (the queue's previews)
+        Index(
+            "ix_messages_user_latest",
+            "conversation_id",
+            "created_at",
+            "id",
+            postgresql_where=USER_LINES,
+            sqlite_where=USER_LINES,
+        ),
+    )
 
 
 class Note(Base):
@@ -124,6 +149,7 @@ class Note(Base):
     agent_id = Column(Integer, ForeignKey("agents.id"), nullable=False)
     body = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    __table_args__ = (Index("ix_notes_ticket", "ticket_id"),)
 
 
 class Audit(Base):
@@ -162,13 +188,22 @@ class WebSession(Base):
 
 
 class LoginFailure(Base):
-    """Bad sign-ins by e-mail and by client address, counted in a sliding window to rate-limit guessing."""
+    """Bad sign-ins, one row per key (account, address, account+address), counted in a sliding window."""
 
     __tablename__ = "login_failures"
     id = Column(Integer, primary_key=True)
     key = Column(String(300), nullable=False)
     at = Column(DateTime, nullable=False, default=utcnow)
     __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+
+class KnownAddress(Base):
+    """An address an agent signed in from: exempt from the per-account sign-in backoff strangers can raise."""
+
+    __tablename__ = "agent_known_addresses"
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    address = Column(String(64), primary_key=True)  # IPv4, or the /64 of an IPv6 address (handoff/auth.py)
+    last_login_at = Column(DateTime, nullable=False, default=utcnow)
 
 
 class CannedResponse(Base):

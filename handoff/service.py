@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from common.pii import mask_phone, mask_text
 from handoff.assignment import loads
@@ -55,14 +55,18 @@ def window(conv: Conversation, window_hours: float, now: dt.datetime) -> dict[st
     return {"open": left > 0, "closes_at": closes.isoformat() + "Z", "seconds_left": max(0, int(left))}
 
 
-def ticket_summary(session: Session, ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
-    conv = ticket.conversation
-    last = session.execute(
-        select(Message)
-        .where(Message.conversation_id == conv.id, Message.kind == "user")
+def _last_user_message(conversation_id: Any) -> Any:
+    """The investor's latest line (the list preview); index ix_messages_user_latest."""
+    return (
+        select(Message.id)
+        .where(Message.conversation_id == conversation_id, Message.kind == "user")
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    )
+
+
+def _summary(ticket: Ticket, last: Message | None, now: dt.datetime) -> dict[str, Any]:
+    conv = ticket.conversation
     return {
         "id": ticket.id,
         "status": ticket.status,
@@ -76,16 +80,30 @@ def ticket_summary(session: Session, ticket: Ticket, now: dt.datetime) -> dict[s
     }
 
 
+def ticket_summary(session: Session, ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
+    last_id = _last_user_message(ticket.conversation_id).scalar_subquery()
+    last = session.execute(select(Message).where(Message.id == last_id)).scalar_one_or_none()
+    return _summary(ticket, last, now)
+
+
 def list_tickets(session: Session, agent: Agent) -> dict[str, Any]:
-    """The queue (unassigned), the agent's own tickets, and for supervisors everything active."""
+    """The queue (unassigned), the agent's own tickets, and for supervisors everything active.
+
+    One query for all of them (tickets, conversations, agents and each preview), not one per ticket."""
     now = utcnow()
-    active = session.execute(
-        select(Ticket).where(Ticket.status != "resolved").order_by(Ticket.opened_at, Ticket.id)
-    ).scalars().all()
-    queue = [ticket_summary(session, t, now) for t in active if t.assigned_agent_id is None]
-    mine = [ticket_summary(session, t, now) for t in active if t.assigned_agent_id == agent.id]
+    last_id = _last_user_message(Ticket.conversation_id).correlate(Ticket).scalar_subquery()
+    rows = session.execute(
+        select(Ticket, Message)
+        .outerjoin(Message, Message.id == last_id)
+        .where(Ticket.status != "resolved")
+        .order_by(Ticket.opened_at, Ticket.id)
+        .options(joinedload(Ticket.conversation), joinedload(Ticket.agent))
+    ).all()
+    active = [(t, _summary(t, last, now)) for t, last in rows]
+    queue = [summary for t, summary in active if t.assigned_agent_id is None]
+    mine = [summary for t, summary in active if t.assigned_agent_id == agent.id]
     others = (
-        [ticket_summary(session, t, now) for t in active if t.assigned_agent_id not in (None, agent.id)]
+        [summary for t, summary in active if t.assigned_agent_id not in (None, agent.id)]
         if agent.role == "supervisor"
         else []
     )

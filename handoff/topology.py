@@ -1,42 +1,109 @@
-"""The RabbitMQ topology shared by Rasa's outbox broker (publisher) and the handoff consumer.
+"""The RabbitMQ topology between Rasa's outbox broker (publisher) and the handoff replicas (consumers).
 
-Both sides declare it identically, so whichever starts first creates it and nothing published before the
-consumer's first start is dropped by an exchange with no queue. Light on purpose: Rasa imports it.
+Light on purpose: Rasa imports it (handoff/event_broker.py).
 
-- `<exchange>`: durable fanout exchange Rasa publishes every tracker event to.
-- `<queue>`: durable quorum queue bound to it, with a delivery limit; a message redelivered more often
-  than that (a poison event that crashes the consumer) is dead-lettered instead of looping forever.
-- `<exchange>.dlx` -> `<queue>.dead`: where poison events wait for a person to look at them.
+- `<exchange>` (durable fanout): Rasa publishes every tracker event here, with the conversation's partition
+  (`partition_of(sender_id)`) as routing key. A fanout ignores the key, so anything else bound to it still
+  sees every event. A message body is one event (a JSON object) or, as the outbox sends them, a JSON array of
+  consecutive events of one partition (`pack`): RabbitMQ's cost is per message, so at hundreds of events a
+  second a message per event would make the broker and the consumer's client the bottleneck.
+- `<queue>.partitions` (durable direct exchange, bound to `<exchange>`): routes by that key to
+- `<queue>.<i>`, i < partitions: quorum queues with single active consumer. Every replica subscribes to every
+  partition, RabbitMQ delivers each partition to one of them at a time, so a conversation's events are applied
+  by one replica, in order; when it dies the next subscriber takes over at once (unacknowledged events are
+  redelivered, and recognised by their key). handoff/group.py spreads the partitions over the replicas.
+- `<queue>.dead`: dead letters, through the default exchange: malformed events and events still failing after
+  the retries, published by the consumer with the reason in the `x-handoff-reason` header; and, as a last
+  resort, those RabbitMQ dead-letters itself after `x-delivery-limit` deliveries (a consumer crashing on them).
+  `python -m handoff.dlq list|replay|purge` is the operator's tool.
+
+Only the consumer declares the partitions. The publisher declares the exchange and publishes with `mandatory`:
+until a consumer has declared its queues (or if Rasa was given more partitions than the consumers), an event
+is returned unroutable and stays in Rasa's outbox, so nothing is lost and a mismatch stalls loudly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 DEFAULT_EXCHANGE = "rasa-events"
 DEFAULT_QUEUE = "handoff-events"
 DEFAULT_DELIVERY_LIMIT = 5
+DEFAULT_PARTITIONS = 8
+REASON_HEADER = "x-handoff-reason"
 
 
-def queue_arguments(exchange: str, delivery_limit: int) -> dict[str, Any]:
+def partition_of(sender_id: str, partitions: int) -> int:
+    """The conversation's partition: stable across processes and Python versions (unlike hash())."""
+    return int.from_bytes(hashlib.sha1(sender_id.encode()).digest()[:8], "big") % partitions  # noqa: S324
+
+
+def partition_queue(queue: str, index: int) -> str:
+    return f"{queue}.{index}"
+
+
+def dead_queue(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def router(queue: str) -> str:
+    return f"{queue}.partitions"
+
+
+def pack(bodies: list[str], partitions: int, max_events: int = 200, max_bytes: int = 1_000_000
+         ) -> list[tuple[str, bytes, str | None]]:
+    """Encoded events, in order, as messages: (routing key, body, first event's id); one partition's events
+    stay in their order in one message or consecutive ones."""
+    groups: dict[int, list[tuple[str, str | None]]] = {}
+    for body in bodies:
+        event = json.loads(body)
+        partition = partition_of(str(event.get("sender_id") or ""), partitions)
+        groups.setdefault(partition, []).append((body, event.get("handoff_event_id")))
+    messages: list[tuple[str, bytes, str | None]] = []
+    for partition, events in groups.items():
+        chunk: list[tuple[str, str | None]] = []
+        for event in events + [("", None)]:  # a sentinel flushes the last chunk
+            size = sum(len(body) + 1 for body, _ in chunk)
+            if chunk and (not event[0] or len(chunk) >= max_events or size + len(event[0]) > max_bytes):
+                payload = "[" + ",".join(body for body, _ in chunk) + "]"
+                messages.append((str(partition), payload.encode(), chunk[0][1]))
+                chunk = []
+            if event[0]:
+                chunk.append(event)
+    return messages
+
+
+def queue_arguments(queue: str, delivery_limit: int) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
+        "x-single-active-consumer": True,
         "x-delivery-limit": delivery_limit,
-        "x-dead-letter-exchange": f"{exchange}.dlx",
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": dead_queue(queue),
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
     }
 
 
-async def declare(channel: Any, exchange: str, queues: list[str], delivery_limit: int) -> tuple[Any, list[Any]]:
-    """Declare exchange, queues and dead-letter queues on an aio-pika channel; returns (exchange, queues)."""
+async def declare_exchange(channel: Any, exchange: str) -> Any:
+    """The publisher's part: the fanout exchange Rasa publishes to."""
     import aio_pika
 
-    ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.FANOUT, durable=True)
-    dlx = await channel.declare_exchange(f"{exchange}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
-    declared = []
-    for name in queues:
-        dead = await channel.declare_queue(f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"})
-        await dead.bind(dlx, "")
-        queue = await channel.declare_queue(name, durable=True, arguments=queue_arguments(exchange, delivery_limit))
-        await queue.bind(ex, "")
-        declared.append(queue)
-    return ex, declared
+    return await channel.declare_exchange(exchange, aio_pika.ExchangeType.FANOUT, durable=True)
+
+
+async def declare_consumer(channel: Any, exchange: str, queue: str, partitions: int, delivery_limit: int) -> None:
+    """The consumer's part: the router, the partition queues and the dead-letter queue."""
+    import aio_pika
+
+    fanout = await declare_exchange(channel, exchange)
+    await channel.declare_queue(dead_queue(queue), durable=True, arguments={"x-queue-type": "quorum"})
+    route = await channel.declare_exchange(router(queue), aio_pika.ExchangeType.DIRECT, durable=True)
+    await route.bind(fanout, "")
+    for index in range(partitions):
+        declared = await channel.declare_queue(
+            partition_queue(queue, index), durable=True, arguments=queue_arguments(queue, delivery_limit)
+        )
+        await declared.bind(route, str(index))

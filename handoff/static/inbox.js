@@ -127,6 +127,7 @@ function connect() {
     refreshLists();
     if (d.ticket_id === current) openTicket(current);
   });
+  es.addEventListener("changed", () => refreshLists()); // a ticket this agent may not read left the queue
   es.addEventListener("reload", () => location.reload());
   es.onerror = () => $("live").classList.remove("on");
 }

@@ -456,7 +456,14 @@ NOT_YET = pytest.mark.xfail(strict=True, reason="no /health/ready route in this 
 def test_readiness_route_of_the_manifests_answers(service: str, request: pytest.FixtureRequest) -> None:
     running: Running = request.getfixturevalue(service)
     path = probe_paths(service)["readinessProbe"]
-    assert http("GET", running.tree.url + path)[0] == 200
+    deadline = time.monotonic() + 120  # ready once its connections are up (RabbitMQ, the intake consumer)
+    status = 0
+    while time.monotonic() < deadline:
+        status = http("GET", running.tree.url + path)[0]
+        if status == 200:
+            break
+        time.sleep(0.5)
+    assert status == 200, f"{service} never became ready"
 
 
 @pytest.mark.parametrize("service", ["gateway", "actions", "handoff", "rasa"])

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
+from handoff import topology
 from handoff.db import Database
 
 
@@ -36,32 +37,48 @@ def db(pg_url: str) -> Iterator[Database]:
     database.close()
 
 
+PARTITIONS = 4  # fewer than the default 8: less to declare and delete per test
+
+
 @pytest.fixture
 def amqp_names(amqp_url: str, run_id: str) -> Iterator[dict[str, str]]:
-    """Unique exchange and queue names; deleted (with their dead-letter twins) afterwards."""
+    """Unique exchange and queue names (and the partition count); the topology is deleted afterwards."""
     suffix = f"{run_id}.{uuid.uuid4().hex[:6]}"
-    names = {"exchange": f"handoff-test-ex.{suffix}", "queue": f"handoff-test-q.{suffix}"}
+    names = {"exchange": f"handoff-test-ex.{suffix}", "queue": f"handoff-test-q.{suffix}",
+             "partitions": str(PARTITIONS)}
     yield names
+    asyncio.run(delete_topology(amqp_url, names))
 
-    async def cleanup() -> None:
-        import aio_pika
 
-        connection = await aio_pika.connect(amqp_url)
-        async with connection:
-            for queue in (names["queue"], f"{names['queue']}.dead"):
-                channel = await connection.channel()
-                try:
-                    await channel.queue_delete(queue)
-                except Exception:
-                    pass
-            for exchange in (names["exchange"], f"{names['exchange']}.dlx"):
-                channel = await connection.channel()
-                try:
-                    await channel.exchange_delete(exchange)
-                except Exception:
-                    pass
+async def declare_topology(amqp_url: str, names: dict[str, str]) -> None:
+    """What the consumer declares at start, so events published before it started are routed (and wait)."""
+    import aio_pika
 
-    asyncio.run(cleanup())
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await topology.declare_consumer(await connection.channel(), names["exchange"], names["queue"],
+                                        int(names["partitions"]), topology.DEFAULT_DELIVERY_LIMIT)
+
+
+async def delete_topology(amqp_url: str, names: dict[str, str]) -> None:
+    import aio_pika
+
+    queue = names["queue"]
+    partitions = [topology.partition_queue(queue, i) for i in range(int(names["partitions"]))]
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        for name in (*partitions, topology.dead_queue(queue)):
+            channel = await connection.channel()
+            try:
+                await channel.queue_delete(name)
+            except Exception:
+                pass
+        for exchange in (topology.router(queue), names["exchange"]):
+            channel = await connection.channel()
+            try:
+                await channel.exchange_delete(exchange)
+            except Exception:
+                pass
 
 
 def event(sender: str, kind: str, ts: float, **fields: Any) -> dict[str, Any]:
@@ -101,7 +118,8 @@ def handoff_service(
         "HANDOFF_SEED_EMAIL": "lead@example.com",
         "HANDOFF_SEED_PASSWORD": "correct-horse-battery",
         "LOG_LEVEL": "INFO",
-        **({"HANDOFF_EXCHANGE": names["exchange"], "HANDOFF_QUEUE": names["queue"]} if names else {}),
+        **({"HANDOFF_EXCHANGE": names["exchange"], "HANDOFF_QUEUE": names["queue"],
+            "HANDOFF_PARTITIONS": names.get("partitions", str(PARTITIONS))} if names else {}),
         **env,
     }
     proc = ServiceProcess(name, [str(VENV_BIN / "python"), "-m", "handoff"], f"http://127.0.0.1:{port}/health",

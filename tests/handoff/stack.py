@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.e2e_support.stack import ACTION_TOKEN, action_endpoint_yaml
 from tests.handoff.conftest import handoff_service
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServiceProcess, free_port
 
@@ -64,9 +65,8 @@ def build_stack(
     outbox = tmp / "rasa-outbox.db"
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
-        f"""action_endpoint:
-  url: http://127.0.0.1:{actions_port}/webhook
-tracker_store:
+        action_endpoint_yaml(f"http://127.0.0.1:{actions_port}/webhook")
+        + f"""tracker_store:
   type: SQL
   dialect: sqlite
   db: {tmp / 'tracker.db'}
@@ -74,7 +74,7 @@ event_broker:
   type: handoff.event_broker.OutboxEventBroker
   url: {amqp_url}
   exchange_name: {names['exchange']}
-  queues: [{names['queue']}]
+  partitions: {names['partitions']}
   outbox_path: {outbox}
 """
     )
@@ -91,9 +91,9 @@ event_broker:
     )
     actions = ServiceProcess(
         "actions-handoff",
-        [str(VENV_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port)],
+        [str(VENV_BIN / "python"), "-m", "actions.server", "-p", str(actions_port)],
         f"http://127.0.0.1:{actions_port}/health",
-        env={"HANDOFF_URL": handoff.url, "HANDOFF_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        env={"ACTION_SERVER_TOKEN": ACTION_TOKEN, "HANDOFF_URL": handoff.url, "HANDOFF_INTERNAL_TOKEN": INTERNAL_TOKEN,
              "HANDOFF_BUSINESS_HOURS": "Mon-Sun 00:00-23:59"},
         startup_timeout=120,
     )

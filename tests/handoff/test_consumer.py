@@ -1,20 +1,25 @@
-"""The RabbitMQ consumer: killed mid-stream and restarted, it loses nothing and duplicates nothing;
-a malformed event is dead-lettered instead of blocking the queue."""
+"""The RabbitMQ consumer, as real processes: killed mid-stream and restarted, it loses nothing and duplicates
+nothing; a malformed event is dead-lettered at once with its reason while an exception of our own code is
+retried (and counted) before it is; two replicas split the partitions and never reorder a conversation."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from sqlalchemy import func, select
 
+from handoff import topology
 from handoff.db import Database
 from handoff.event_broker import AmqpSink, OutboxEventBroker
-from handoff.models import InboundEvent, Message, Ticket
-from tests.handoff.conftest import handoff_events, handoff_service, user
+from handoff.models import Conversation, InboundEvent, Message, Ticket
+from tests.handoff.conftest import declare_topology, event, handoff_events, handoff_service, user
+from tests.handoff.stack import http_json
 
 CONVERSATIONS = 20
 MESSAGES_EACH = 25
@@ -26,7 +31,9 @@ def count(db: Database, model: type) -> int:
 
 
 async def publish_all(amqp_url: str, names: dict[str, str], outbox: Path, bodies: list[dict]) -> None:
-    broker = OutboxEventBroker(str(outbox), AmqpSink(amqp_url, names["exchange"], [names["queue"]], 5))
+    """Through the outbox as Rasa publishes; the partitions are declared first, as a consumer that ran once did."""
+    await declare_topology(amqp_url, names)
+    broker = OutboxEventBroker(str(outbox), AmqpSink(amqp_url, names["exchange"], int(names["partitions"])))
     for body in bodies:
         broker.publish(body)
     while await broker.drain_once():
@@ -76,35 +83,126 @@ def test_killed_mid_stream_the_service_loses_and_duplicates_nothing(
     assert {n for _, n in per_conv} == {1 + MESSAGES_EACH}
 
 
-def test_a_malformed_event_is_dead_lettered_and_the_next_one_applied(
+def health(service: Any) -> dict[str, Any]:
+    return dict(http_json(f"{service.url}/health"))
+
+
+async def publish_raw(amqp_url: str, names: dict[str, str], bodies: list[tuple[str, bytes]]) -> None:
+    """Straight onto the exchange, as a faulty publisher would, each to its conversation's partition."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names["exchange"])
+        for sender, raw in bodies:
+            key = str(topology.partition_of(sender, int(names["partitions"])))
+            await exchange.publish(aio_pika.Message(raw, delivery_mode=2), routing_key=key)
+
+
+async def read_dead(amqp_url: str, names: dict[str, str], expected: int, timeout: float = 60) -> list[Any]:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        dead = await (await connection.channel()).get_queue(topology.dead_queue(names["queue"]))
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < expected and time.monotonic() < deadline:
+            message = await dead.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.1)
+                continue
+            got.append((message.body, (message.headers or {}).get(topology.REASON_HEADER)))
+            await message.ack()
+        return got
+
+
+def test_a_malformed_event_is_dead_lettered_with_its_reason_and_a_code_bug_is_retried(
     amqp_url: str, amqp_names: dict[str, str], pg_url: str, db: Database
 ) -> None:
-    service = handoff_service("handoff-poison", database_url=pg_url, amqp_url=amqp_url, names=amqp_names)
+    service = handoff_service("handoff-poison", database_url=pg_url, amqp_url=amqp_url, names=amqp_names,
+                              HANDOFF_DELIVERY_LIMIT="3", HANDOFF_RETRY_SECONDS="0.05")
+    bug = user("919800000078", 5.0, "my SIP failed")
+    bug["parse_data"]["intent"]["confidence"] = "very sure"  # not a number: our code stores it, PostgreSQL refuses
+    good = user("919800000078", 6.0, "still here")  # the same conversation, behind the bug: waits for it
     with service:
-
-        async def send_and_read_dead() -> list[bytes]:
-            connection = await aio_pika.connect(amqp_url)
-            async with connection:
-                channel = await connection.channel()
-                exchange = await channel.get_exchange(amqp_names["exchange"])
-                for raw in (b"{not json", json.dumps({"no": "sender"}).encode(),
-                            json.dumps(user("919800000077", 5.0, "still here")).encode()):
-                    await exchange.publish(aio_pika.Message(raw, delivery_mode=2), routing_key="")
-                dead = await channel.get_queue(f"{amqp_names['queue']}.dead")
-                got: list[bytes] = []
-                deadline = time.monotonic() + 15
-                while len(got) < 2 and time.monotonic() < deadline:
-                    message = await dead.get(fail=False)
-                    if message is None:
-                        await asyncio.sleep(0.1)
-                        continue
-                    got.append(message.body)
-                    await message.ack()
-                return got
-
-        dead = asyncio.run(send_and_read_dead())
-        deadline = time.monotonic() + 10
-        while count(db, Message) < 1 and time.monotonic() < deadline:
+        asyncio.run(publish_raw(amqp_url, amqp_names, [
+            ("919800000077", b"{not json"), ("919800000077", json.dumps({"no": "sender"}).encode()),
+            ("919800000078", json.dumps(bug).encode()), ("919800000078", json.dumps(good).encode()),
+        ]))
+        dead = asyncio.run(read_dead(amqp_url, amqp_names, 3))
+        deadline = time.monotonic() + 30
+        while count(db, Message) < 1:
+            assert time.monotonic() < deadline, "the event behind the bug was never applied"
             time.sleep(0.1)
-    assert sorted(dead) == sorted([b"{not json", json.dumps({"no": "sender"}).encode()])
-    assert count(db, Message) == 1
+        events = health(service)["events"]
+    reasons = {body: str(reason or "") for body, reason in dead}
+    assert reasons[b"{not json"] == "not JSON"
+    assert "sender_id and event are required" in reasons[json.dumps({"no": "sender"}).encode()]
+    assert reasons[json.dumps(bug).encode()].startswith("DataError in our code, 3 attempts")
+    assert events["dead_lettered"] == 3 and events["applied"] == 1
+    assert events["retried"] >= 2  # tried 3 times (its batch's failure counts if it was alone), then given up
+    assert service.log_path.read_text().count("Event failed (DataError); retrying") >= 1
+    with db.transaction() as s:
+        assert s.execute(select(Message.text)).scalars().all() == ["still here"]
+
+
+def conversation(sender: str, start: int, end: int, ts: float) -> list[dict]:
+    """Investor messages numbered start..end-1, each with the bot's turn as Rasa logs it."""
+    out: list[dict] = []
+    for n in range(start, end):
+        out += [user(sender, ts + n, f"n{n}"), event(sender, "action", ts + n + 0.1, name="utter_x"),
+                event(sender, "bot", ts + n + 0.2, text=f"reply {n}", data={}),
+                event(sender, "action", ts + n + 0.3, name="action_listen")]
+    return out
+
+
+def wait_until(what: str, check: Any, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_two_replicas_consume_together_and_never_reorder_or_duplicate_a_conversation(
+    amqp_url: str, redis_url: str, amqp_names: dict[str, str], pg_url: str, db: Database, tmp_path: Path
+) -> None:
+    """Replica B joins mid-stream (the partitions are split), A is killed with events in flight and comes back:
+    every conversation's lines are stored once each, in the order the investor sent them."""
+    senders = [f"9197100{c:05d}" for c in range(24)]
+    sizes = [(0, 5), (5, 10), (10, 40)]  # investor messages per conversation in each phase; the last one long
+    phases = [[b for s in senders for b in conversation(s, first, end, 1000.0)] for first, end in sizes]
+    env = {"REDIS_URL": redis_url, "HANDOFF_PREFETCH": "50", "HANDOFF_BATCH_SIZE": "50"}
+    a = handoff_service("handoff-replica-a", database_url=pg_url, amqp_url=amqp_url, names=amqp_names, **env)
+    b = handoff_service("handoff-replica-b", database_url=pg_url, amqp_url=amqp_url, names=amqp_names, **env)
+    total = sum(map(len, phases))
+    with a:
+        asyncio.run(publish_all(amqp_url, amqp_names, tmp_path / "outbox-1.db", phases[0]))
+        wait_until("A consumed the first phase", lambda: count(db, InboundEvent) >= len(phases[0]))
+        b.start()
+        try:
+            wait_until("A and B split the partitions", lambda: all(
+                health(r)["group"]["members"] == 2 and len(health(r)["ingest"]["partitions_owned"]) == 2
+                for r in (a, b)))
+            asyncio.run(publish_all(amqp_url, amqp_names, tmp_path / "outbox-2.db", phases[1]))
+            wait_until("both consumed", lambda: count(db, InboundEvent) >= len(phases[0]) + len(phases[1]))
+            consumed = {name: health(r)["consumed"] for name, r in (("a", a), ("b", b))}
+            before = count(db, InboundEvent)
+            publisher = threading.Thread(target=lambda: asyncio.run(
+                publish_all(amqp_url, amqp_names, tmp_path / "outbox-3.db", phases[2])))
+            publisher.start()
+            wait_until("the last phase started", lambda: count(db, InboundEvent) > before)
+            a.kill()  # kill -9 while the last phase streams in: B takes A's partitions, then gives them back
+            a.start()
+            publisher.join()
+            wait_until("everything applied", lambda: count(db, InboundEvent) >= total)
+        finally:
+            b.stop()
+    assert consumed["a"] > 0 and consumed["b"] > 0, consumed
+    assert count(db, InboundEvent) == total
+    with db.transaction() as s:
+        rows = s.execute(
+            select(Conversation.sender_id, Message.text).join(Conversation)
+            .where(Message.kind == "user").order_by(Message.id)
+        ).all()
+    by_sender: dict[str, list[str]] = {}
+    for sender, text in rows:
+        by_sender.setdefault(sender, []).append(text)
+    assert by_sender == {s: [f"n{n}" for n in range(40)] for s in senders}

@@ -1,50 +1,69 @@
-"""The outbox broker: events survive RabbitMQ being down and Rasa being killed."""
+"""The outbox broker: events survive RabbitMQ being down, Rasa being killed and no consumer having declared its
+partitions yet; each lands in its conversation's partition."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
 from pathlib import Path
 
 import aio_pika
 import pytest
+from aio_pika.exceptions import DeliveryError
 
+from handoff import topology
 from handoff.event_broker import AmqpSink, OutboxEventBroker
+from tests.handoff.conftest import declare_topology
 
 
-async def read_queue(amqp_url: str, queue: str, expected: int, timeout: float = 10) -> list[bytes]:
+async def read_partitions(amqp_url: str, names: dict[str, str], expected: int, timeout: float = 10
+                          ) -> dict[int, list[list[dict]]]:
+    """The messages in the partition queues, by partition, each as its list of events (consumed:
+    single-active-consumer queues refuse basic.get)."""
     connection = await aio_pika.connect(amqp_url)
+    got: dict[int, list[list[dict]]] = {}
+    arrived = asyncio.Event()
     async with connection:
         channel = await connection.channel()
-        q = await channel.get_queue(queue)
-        got: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while len(got) < expected and time.monotonic() < deadline:
-            message = await q.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            got.append(message.body)
-            await message.ack()
-        return got
+        for index in range(int(names["partitions"])):
+            queue = await channel.get_queue(topology.partition_queue(names["queue"], index))
+
+            async def take(message: aio_pika.abc.AbstractIncomingMessage, index: int = index) -> None:
+                got.setdefault(index, []).append(json.loads(message.body))
+                await message.ack()
+                if sum(len(events) for messages in got.values() for events in messages) >= expected:
+                    arrived.set()
+
+            await queue.consume(take)
+        await asyncio.wait_for(arrived.wait(), timeout)
+    return got
 
 
 async def test_events_wait_in_the_outbox_until_rabbitmq_is_reachable(
     amqp_url: str, amqp_names: dict[str, str], tmp_path: Path
 ) -> None:
     outbox = tmp_path / "outbox.db"
+    partitions = int(amqp_names["partitions"])
     down = OutboxEventBroker(str(outbox), AmqpSink("amqp://guest:guest@127.0.0.1:1/", amqp_names["exchange"],
-                                                   [amqp_names["queue"]], 5))
-    for i in range(5):
-        down.publish({"sender_id": "919800000001", "event": "user", "text": f"m{i}", "timestamp": float(i)})
+                                                   partitions))
+    senders = ["919800000001", "919800000002"]
+    for i in range(6):
+        down.publish({"sender_id": senders[i % 2], "event": "user", "text": f"m{i}", "timestamp": float(i)})
     with pytest.raises(OSError):
         await down.drain_once()
     down.outbox.close()  # the process "dies" here: nothing was sent, nothing is lost
 
-    up = OutboxEventBroker(str(outbox), AmqpSink(amqp_url, amqp_names["exchange"], [amqp_names["queue"]], 5))
-    assert len(up.outbox) == 5
-    assert await up.drain_once() == 5
+    up = OutboxEventBroker(str(outbox), AmqpSink(amqp_url, amqp_names["exchange"], partitions))
+    assert len(up.outbox) == 6
+    with pytest.raises(DeliveryError):  # RabbitMQ is up, but no consumer declared its partitions yet: returned
+        await up.drain_once()
+    assert len(up.outbox) == 6  # ... and kept
+    await declare_topology(amqp_url, amqp_names)
+    assert await up.drain_once() == 6
     assert len(up.outbox) == 0
     await up.close()
-    bodies = await read_queue(amqp_url, amqp_names["queue"], 5)
-    assert [b for b in bodies if b"m4" in b] and len(bodies) == 5
+    by_partition = await read_partitions(amqp_url, amqp_names, 6)
+    for sender in senders:  # each conversation in its own partition, in order, its events in one message
+        messages = by_partition[topology.partition_of(sender, partitions)]
+        mine = [[e["text"] for e in events if e["sender_id"] == sender] for events in messages]
+        assert [texts for texts in mine if texts] == [[f"m{i}" for i in range(6) if senders[i % 2] == sender]]

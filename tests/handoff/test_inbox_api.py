@@ -1,38 +1,18 @@
 """The inbox's guards, against the real service in embedded mode: CSRF, throttled sign-in, ownership,
-the 24-hour window, and the embedded transport's token."""
+the 24-hour window, and the embedded transport's token and its refusal of malformed events (with the reason)."""
 
 from __future__ import annotations
 
-import http.cookiejar
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from tests.handoff.conftest import handoff_events, handoff_service
+from tests.handoff.inbox_client import call, opener, request
 
 
-def opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-
-def call(op: urllib.request.OpenerDirector, url: str, body: Any = None, headers: dict[str, str] | None = None,
-         form: bytes | None = None) -> tuple[int, Any]:
-    data = form if form is not None else (json.dumps(body).encode() if body is not None else None)
-    kind = "application/x-www-form-urlencoded" if form is not None else "application/json"
-    request = urllib.request.Request(url, data, {"Content-Type": kind, **(headers or {})})
-    try:
-        with op.open(request, timeout=20) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def login(op: urllib.request.OpenerDirector, base: str, password: str) -> str:
+def login(op: Any, base: str, password: str) -> str:
     status, body = call(op, f"{base}/login", form=f"email=lead%40example.com&password={quote(password)}".encode())
     assert status == 200
     return str(body)
@@ -50,7 +30,10 @@ def test_guards(service: Any) -> None:
     base = service.url
     events = handoff_events("919844400004", 1000.0)  # last investor message long ago: window closed
     assert call(opener(), f"{base}/internal/events", events)[0] == 401
-    status, body = call(opener(), f"{base}/internal/events", events, {"Authorization": "Bearer internal-secret"})
+    internal = {"Authorization": "Bearer internal-secret"}
+    status, body = call(opener(), f"{base}/internal/events", [events[0], {"no": "sender"}], internal)
+    assert status == 422 and "event 1: not a Rasa tracker event" in body["reasons"][0]  # nothing applied:
+    status, body = call(opener(), f"{base}/internal/events", events, internal)  # the outbox sends one by one
     assert (status, body["applied"]) == (200, 5)
 
     agent = opener()
@@ -61,12 +44,15 @@ def test_guards(service: Any) -> None:
     assert call(agent, f"{base}/api/tickets/{ticket}/claim", {})[0] == 403  # no CSRF token
     assert call(agent, f"{base}/api/tickets/{ticket}/claim", {}, csrf)[0] == 200
     status, body = call(agent, f"{base}/api/tickets/{ticket}/reply", {"text": "hi"}, csrf)
-    assert status == 409 and "24-hour window" in body
+    assert status == 409 and "24-hour window" in body["error"]
     view = call(agent, f"{base}/api/tickets/{ticket}")[1]
     assert view["window"]["open"] is False and view["identity"] == {"whatsapp": "91XXXXXX0004"}
 
     guesser = opener()
     for _ in range(3):
         assert "Wrong" in login(guesser, base, "wrong-password")
-    assert "Too many attempts" in login(guesser, base, "correct-horse-battery")  # throttled, even if right
+    form = f"email=lead%40example.com&password={quote('correct-horse-battery')}".encode()
+    throttled = request(guesser, f"{base}/login", form=form)  # backing off: refused even if right, unchecked
+    assert throttled.status == 429 and "Too many attempts" in throttled.body
+    assert int(throttled.headers["Retry-After"]) > 0
     assert call(opener(), f"{base}/api/tickets")[0] == 401

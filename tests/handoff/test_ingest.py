@@ -1,35 +1,62 @@
-"""Applying Rasa's events on PostgreSQL: tickets open on pause, redelivery is a no-op, assignment is fair."""
+"""Applying Rasa's events, on PostgreSQL and on the embedded SQLite: tickets open on pause, a redelivered event or
+batch is a no-op, a batch keeps each conversation's order, assignment is fair, retention works in chunks."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.whatsapp.models import InboundMessage
 from handoff import retention
 from handoff.assignment import assign_waiting
 from handoff.db import Database
-from handoff.ingest import apply_event
+from handoff.ingest import BatchResult, Malformed, apply_batch, parse
 from handoff.models import Agent, Audit, Conversation, InboundEvent, Message, Ticket, utcnow
 from tests.handoff.conftest import event, handoff_events, user
 
 WA = "919812345678"
 
 
-def apply_all(db: Database, events: list[dict], **kwargs: object) -> list:
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """Both databases ingest runs on: PostgreSQL (production) and SQLite (the embedded default)."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("db")
+        return
+    database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
+    database.open()
+    yield database
+    database.close()
+
+
+def apply_all(db: Database, events: list[dict], **kwargs: object) -> list[BatchResult]:
+    """Each event in a transaction of its own, as a trickle of single deliveries would arrive."""
     results = []
     for body in events:
         with db.transaction() as s:
-            results.append(apply_event(s, body, **kwargs))  # type: ignore[arg-type]
+            results.append(apply_batch(s, [body], **kwargs))  # type: ignore[arg-type]
     return results
 
 
-def test_pause_opens_a_ticket_with_the_reason_and_the_transcript(db: Database) -> None:
-    apply_all(db, [user(WA, 1000.0, "hi", "greet", 0.88), event(WA, "bot", 1000.5, text="Namaste!", data={})])
-    apply_all(db, handoff_events(WA, 1001.0, reason="account_api_down"))
-    apply_all(db, [user(WA, 1002.0, "my folio 12345678 shows wrong units", "check_portfolio", 0.42)])
+def apply_once(db: Database, events: list[dict], **kwargs: object) -> BatchResult:
     with db.transaction() as s:
+        return apply_batch(s, events, **kwargs)  # type: ignore[arg-type]
+
+
+def count(db: Database, model: type) -> int:
+    with db.transaction() as s:
+        return int(s.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def test_pause_opens_a_ticket_with_the_reason_and_the_transcript(store: Database) -> None:
+    apply_all(store, [user(WA, 1000.0, "hi", "greet", 0.88), event(WA, "bot", 1000.5, text="Namaste!", data={})])
+    apply_all(store, handoff_events(WA, 1001.0, reason="account_api_down"))
+    apply_all(store, [user(WA, 1002.0, "my folio 12345678 shows wrong units", "check_portfolio", 0.42)])
+    with store.transaction() as s:
         ticket = s.execute(select(Ticket)).scalar_one()
         assert (ticket.status, ticket.reason, ticket.assigned_agent_id) == ("open", "account_api_down", None)
         assert ticket.conversation.paused is True
@@ -40,74 +67,126 @@ def test_pause_opens_a_ticket_with_the_reason_and_the_transcript(db: Database) -
         assert s.execute(select(Audit.action)).scalars().all() == ["ticket_opened"]
 
 
-def test_a_redelivered_event_changes_nothing(db: Database) -> None:
-    events = handoff_events(WA, 1001.0) + [user(WA, 1002.0, "hello?")]
-    first = apply_all(db, events)
-    again = apply_all(db, events)
-    assert all(r is not None for r in first) and all(r is None for r in again)
-    with db.transaction() as s:
-        assert s.execute(select(func.count()).select_from(Ticket)).scalar_one() == 1
-        assert s.execute(select(func.count()).select_from(Message)).scalar_one() == 4
-        assert s.execute(select(func.count()).select_from(InboundEvent)).scalar_one() == len(events)
-
-
-def test_resume_resolves_and_an_agent_reply_echo_is_not_duplicated(db: Database) -> None:
-    apply_all(db, handoff_events(WA, 1001.0))
-    with db.transaction() as s:
+def test_a_whole_conversation_in_one_batch_is_applied_in_order(store: Database) -> None:
+    events = [user(WA, 1000.0, "hi", "greet")] + handoff_events(WA, 1001.0) + [
+        user(WA, 1002.0 + i, f"line {i}") for i in range(5)
+    ] + [event(WA, "resume", 1010.0), user(WA, 1011.0, "thanks")]
+    changes = apply_once(store, events).changes
+    with store.transaction() as s:
+        lines = s.execute(select(Message.text, Message.ticket_id).order_by(Message.id)).all()
         ticket = s.execute(select(Ticket)).scalar_one()
-        s.add(
-            Message(
-                conversation_id=ticket.conversation_id,
-                ticket_id=ticket.id,
-                kind="agent",
-                text="Hello",
-                client_id="abc123",
-                delivery="sending",
-            )
-        )
+    texts = [text for text, _ in lines]
+    assert texts[3:] == ["Bot handed over: asked for human"] + [f"line {i}" for i in range(5)] + [
+        "Bot resumed", "thanks"]
+    assert [tid for text, tid in lines if text.startswith("line")] == [ticket.id] * 5
+    assert ticket.status == "resolved" and lines[-1][1] is None  # after the resume: no ticket
+    kinds = [(c.kind, c.data.get("text") or c.data.get("status")) for c in changes if c.ticket_id == ticket.id]
+    assert kinds[:3] == [("message", "Bot handed over: asked for human"), ("ticket", "open"), ("message", "line 0")]
+
+
+def test_a_redelivered_event_changes_nothing(store: Database) -> None:
+    events = handoff_events(WA, 1001.0) + [user(WA, 1002.0, "hello?")]
+    first = apply_all(store, events)
+    again = apply_all(store, events)
+    assert [r.applied for r in first] == [1] * len(events) and [r.duplicates for r in again] == [1] * len(events)
+    assert all(r.changes == [] for r in again)
+    assert (count(store, Ticket), count(store, Message), count(store, InboundEvent)) == (1, 4, len(events))
+
+
+def test_a_redelivered_batch_is_idempotent_and_a_partly_new_one_applies_only_the_new(store: Database) -> None:
+    first = [user("919800000001", 1000.0, "hi")] + handoff_events("919800000002", 1000.0)
+    assert apply_once(store, first).applied == len(first)
+    snapshot = (count(store, Ticket), count(store, Message), count(store, Audit), count(store, InboundEvent))
+    redelivered = apply_once(store, first + first)  # the same batch twice over, in one delivery
+    assert (redelivered.applied, redelivered.duplicates, redelivered.changes) == (0, 2 * len(first), [])
+    assert (count(store, Ticket), count(store, Message), count(store, Audit), count(store, InboundEvent)) == snapshot
+    later = [user("919800000002", 1005.0, "still there?"), user("919800000001", 1006.0, "bye")]
+    mixed = apply_once(store, first[2:] + later)  # a redelivery overlapping what is new
+    assert (mixed.applied, mixed.duplicates) == (2, len(first) - 2)
+    with store.transaction() as s:
+        texts = s.execute(select(Message.text).order_by(Message.id)).scalars().all()
+    assert texts[-2:] == ["still there?", "bye"] and count(store, Message) == snapshot[1] + 2
+
+
+def test_malformed_events_are_named_with_their_reason() -> None:
+    for raw, reason in ((b"{not json", "not JSON"), (b"[1]", "not a JSON object"),
+                        (b'{"event": "user"}', "sender_id and event are required"),
+                        (b'{"sender_id": "' + b"9" * 65 + b'", "event": "user"}', "longer than 64")):
+        with pytest.raises(Malformed, match=reason):
+            parse(raw)
+    assert parse(b'{"sender_id": "91", "event": "user"}')["sender_id"] == "91"
+
+
+def test_resume_resolves_and_an_agent_reply_echo_is_not_duplicated(store: Database) -> None:
+    apply_all(store, handoff_events(WA, 1001.0))
+    with store.transaction() as s:
+        ticket = s.execute(select(Ticket)).scalar_one()
+        s.add(Message(conversation_id=ticket.conversation_id, ticket_id=ticket.id, kind="agent", text="Hello",
+                      client_id="abc123", delivery="sending"))
     echo = event(WA, "bot", 1003.0, text="Hello", data={}, metadata={"handoff_message_id": "abc123"})
-    apply_all(db, [echo, event(WA, "resume", 1004.0)])
-    with db.transaction() as s:
+    apply_once(store, [echo, event(WA, "resume", 1004.0)])
+    with store.transaction() as s:
         agent_msgs = s.execute(select(Message).where(Message.kind == "agent")).scalars().all()
         assert [(m.text, m.delivery) for m in agent_msgs] == [("Hello", "sent")]
         ticket = s.execute(select(Ticket)).scalar_one()
         assert ticket.status == "resolved" and ticket.conversation.paused is False
 
 
-def test_assignment_is_least_loaded_first_and_bounded_by_capacity(db: Database) -> None:
-    with db.transaction() as s:
+def test_assignment_is_least_loaded_first_and_bounded_by_capacity(store: Database) -> None:
+    with store.transaction() as s:
         for name in ("asha", "bilal"):
             s.add(Agent(email=f"{name}@example.com", name=name, role="agent", password_hash="x", available=True))
     for i in range(5):
-        apply_all(db, handoff_events(f"9198000000{i:02d}", 2000.0 + i), agent_capacity=2)
-    with db.transaction() as s:
+        apply_all(store, handoff_events(f"9198000000{i:02d}", 2000.0 + i), agent_capacity=2)
+    with store.transaction() as s:
         tickets = s.execute(select(Ticket).order_by(Ticket.id)).scalars().all()
         owners = [t.assigned_agent_id for t in tickets]
         assert owners[4] is None  # both agents full: the fifth waits in the queue
         assert sorted(o for o in owners if o) == [1, 1, 2, 2]
         assert owners[0] != owners[1]  # alternates between equally loaded agents
         tickets[0].status = "resolved"
-    with db.transaction() as s:
+    with store.transaction() as s:
         assert assign_waiting(s, default_capacity=2) == [(5, tickets[0].assigned_agent_id)]
 
 
-def test_retention_removes_old_transcripts_but_not_open_tickets(db: Database) -> None:
-    apply_all(db, [user("919800000001", 1000.0, "old and closed")] + handoff_events("919800000002", 1000.0))
+def test_assignment_runs_once_per_batch_for_every_ticket_it_opened(store: Database) -> None:
+    with store.transaction() as s:
+        s.add(Agent(email="asha@example.com", name="asha", role="agent", password_hash="x", available=True))
+    events = [body for i in range(3) for body in handoff_events(f"9198000001{i:02d}", 3000.0 + i)]
+    changes = apply_once(store, events, agent_capacity=2).changes
+    assigned = [c.ticket_id for c in changes if c.kind == "ticket" and "assigned_agent_id" in c.data]
+    assert assigned == [1, 2]  # the two oldest, within capacity; the third waits
+    assert count(store, Ticket) == 3
+
+
+def test_retention_removes_old_transcripts_in_chunks_but_not_open_tickets(store: Database) -> None:
+    old_closed = [user(f"91980000010{i}", 1000.0, "old and closed") for i in range(3)]
+    apply_all(store, old_closed + handoff_events("919800000002", 1000.0))
     old = utcnow() - dt.timedelta(days=100)
-    with db.transaction() as s:
+    with store.transaction() as s:
         for conv in s.execute(select(Conversation)).scalars():
             conv.updated_at = old
-    with db.transaction() as s:
-        assert retention.purge(s, retention_days=90) == 1
-    with db.transaction() as s:
+        for key in s.execute(select(InboundEvent)).scalars():
+            key.received_at = old
+    chunks = []
+    while True:
+        with store.transaction() as s:
+            chunks.append(retention.purge(s, retention_days=90, conversations_per_chunk=2, keys_per_chunk=3))
+        if not chunks[-1].more:
+            break
+    assert sum(c.conversations for c in chunks) == 3 and max(c.conversations for c in chunks) == 2
+    assert sum(c.event_keys for c in chunks) == 3 + 5 and count(store, InboundEvent) == 0
+    with store.transaction() as s:
         assert s.execute(select(Conversation.sender_id)).scalars().all() == ["919800000002"]
         assert s.execute(select(func.count()).select_from(Message)).scalar_one() == 3
+        actions = s.execute(select(Audit.action)).scalars().all()
+    assert actions.count("retention_purge") == 2  # the audit trail records each chunk and keeps the rest
 
 
-def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(db: Database) -> None:
+def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(store: Database) -> None:
     photo = InboundMessage("wamid.PHOTO", WA, 1003, "image", body={"image": {"id": "m1", "mime_type": "image/jpeg"}})
     body = user(WA, 1003.0, photo.transcript_text()) | {"metadata": photo.metadata()}  # what the channel logs
-    apply_all(db, [body, user(WA, 1004.0, "hello")])
-    with db.transaction() as s:
+    apply_once(store, [body, user(WA, 1004.0, "hello")])
+    with store.transaction() as s:
         msgs = s.execute(select(Message).order_by(Message.created_at)).scalars().all()
         assert [m.media_type for m in msgs] == ["image", None]

@@ -22,7 +22,7 @@ def test_migrations_create_exactly_the_models(db: Database) -> None:
 def test_migrating_twice_is_a_no_op(db: Database) -> None:
     db.migrate()
     with db.transaction() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_audit_is_append_only_in_the_orm_and_in_sql(db: Database) -> None:
