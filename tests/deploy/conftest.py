@@ -20,7 +20,7 @@ from common.processes import free_port
 @pytest.fixture(scope="session")
 def production_secrets() -> dict[str, str]:
     """Real (random, non-placeholder) values for every secret the services read with APP_ENV=production."""
-    names = ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "HANDOFF_INTERNAL_TOKEN", "ACCOUNTS_API_TOKEN",
+    names = ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "ACTIONS_SESSION_KEY", "HANDOFF_INTERNAL_TOKEN", "ACCOUNTS_API_TOKEN",
              "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN"]
     return {name: secrets.token_urlsafe(24) for name in names}
 

@@ -239,6 +239,7 @@ def actions(tmp_path_factory: pytest.TempPathFactory, production_secrets: dict[s
         "APP_ENV": "production",
         "REDIS_URL": infra["REDIS_URL"],
         "ACTION_SERVER_TOKEN": production_secrets["ACTION_SERVER_TOKEN"],
+        "ACTIONS_SESSION_KEY": production_secrets["ACTIONS_SESSION_KEY"],
         "ACCOUNTS_API_URL": "http://127.0.0.1:9/",  # nothing listens: the account API is not needed to start
         "ACCOUNTS_API_TOKEN": production_secrets["ACCOUNTS_API_TOKEN"],
         "ACCOUNTS_CACHE_PREFIX": names["ACCOUNTS_CACHE_PREFIX"],
@@ -354,6 +355,7 @@ def rasa(tmp_path_factory: pytest.TempPathFactory, trained_model: Path, actions:
         **whatsapp_settings,
         "RASA_TOKEN": production_secrets["RASA_TOKEN"],
         "ACTION_SERVER_TOKEN": production_secrets["ACTION_SERVER_TOKEN"],
+        "ACTIONS_SESSION_KEY": production_secrets["ACTIONS_SESSION_KEY"],
         "ACTION_ENDPOINT_URL": actions.tree.url + "/webhook",
         "TRACKER_STORE_URL": pg_schema_url,
         "HANDOFF_EXCHANGE": names["HANDOFF_EXCHANGE"],
