@@ -198,9 +198,9 @@ def test_every_answer_carries_the_security_headers_and_nothing_is_stored(inbox: 
 
 
 def test_the_inbox_works_in_a_browser_under_its_policy(inbox: Any) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium missing: scripts/ensure_chromium.sh")
+    from playwright import sync_api  # in the dev lock; the browser comes from scripts/ensure_chromium.sh
+
+    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/ensure_chromium.sh (make test does)"
     base, sender = inbox.url, "919811100004"
     ingest(base, handoff_events(sender, time.time()))
     with sync_api.sync_playwright() as pw:
