@@ -3,7 +3,8 @@
 Creates a scratch schema at the latest migration, fills it with generated rows (BENCH_PLAN_CONVERSATIONS
 conversations, default 300000, ten transcript lines each; a tenth handed over, of which 400 still active, half
 of them assigned; notes; 20 agents), runs EXPLAIN (ANALYZE, BUFFERS) on the exact SQL the service runs for the
-queue, the ticket view and the transcript (and assignment and retention), prints each plan, drops the schema.
+queue, the ticket view and the transcript (and assignment and retention, whose cascading delete is rolled
+back), prints each plan, drops the schema.
 Last line: JSON with each query's execution time and whether it used only index scans.
 """
 
@@ -102,8 +103,14 @@ def main() -> int:
             active = conn.execute(text("SELECT id, conversation_id FROM tickets WHERE status <> 'resolved' "
                                        "ORDER BY id DESC LIMIT 1")).one()
             print(f"rows: {counts} (filled in {time.perf_counter() - started:.0f} s)")
-            for name, sql in queries(active.id, active.conversation_id).items():
+            statements = queries(active.id, active.conversation_id)
+            statements["retention: delete 500 conversations (cascade), rolled back"] = (
+                "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE id > 5000 "
+                "ORDER BY id LIMIT 500)")
+            for name, sql in statements.items():
+                savepoint = conn.begin_nested()
                 plan = [row[0] for row in conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"))]
+                savepoint.rollback()
                 print(f"\n-- {name}\n{sql}\n" + "\n".join(plan))
                 total = next((line for line in plan if line.startswith("Execution Time")), "")
                 results[name] = {"execution_ms": float(total.split(":")[1].split()[0]) if total else None,

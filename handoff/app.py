@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, Request, Sanic, response
 from sanic.response import BaseHTTPResponse, HTTPResponse
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.logs import configure_logging
@@ -46,7 +47,15 @@ def seed_first_agent(db: Database, settings: Settings) -> str:
 
     A password is printed only in development (APP_ENV=development, the local `make run`). Elsewhere the first
     agent is created only from HANDOFF_SEED_PASSWORD, and is never shown; without it there is no agent until the
-    operator runs `python -m handoff.agents create` (docs/handoff.md, "Running")."""
+    operator runs `python -m handoff.agents create` (docs/handoff.md, "Running"). Replicas starting together on
+    a fresh database race to seed; the loser's insert hits a unique key and it looks again."""
+    try:
+        return _seed(db, settings)
+    except IntegrityError:
+        return _seed(db, settings)
+
+
+def _seed(db: Database, settings: Settings) -> str:
     inbox_line = f"Agent inbox: {settings.public_url}/"
     email = settings.seed_email.lower()
     with db.transaction() as s:
@@ -154,7 +163,7 @@ async def start(app: Sanic, _loop: Any) -> None:
     configure_logging("handoff")
     app.ctx.templates = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape())
     db = app.ctx.db = Database(settings.database_url, threads=settings.db_threads, guard_loop=True)
-    await asyncio.to_thread(db.open)
+    await asyncio.to_thread(db.open, migrate=settings.migrate_at_start)
     print(await asyncio.to_thread(seed_first_agent, db, settings), flush=True)
     app.ctx.redis = _redis(settings.redis_url) if settings.redis_url else None
     app.ctx.live = LiveHub(

@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,8 +75,9 @@ class Database:
         assert self.engine is not None, "Database.open() was not called"
         return self.engine.dialect.name
 
-    def open(self, wait_seconds: float = 30.0) -> None:
-        """Connect (waiting for the database to come up) and migrate to the latest schema."""
+    def open(self, wait_seconds: float = 30.0, *, migrate: bool = True) -> None:
+        """Connect (waiting for the database to come up) and migrate to the latest schema; with
+        `migrate=False` (the migration ran as a one-off job) refuse a schema that is not the latest."""
         self.engine = make_engine(self.url, pool_size=self.threads)
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -86,7 +89,10 @@ class Database:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        self.migrate()
+        if migrate:
+            self.migrate()
+        else:
+            self.require_latest()
         self._factory = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
 
     def migrate(self) -> None:
@@ -96,6 +102,14 @@ class Database:
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def require_latest(self) -> None:
+        assert self.engine is not None
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            raise RuntimeError(f"the schema is at {current}, this code needs {head}: run the migration first")
 
     def session(self) -> Session:
         assert self._factory is not None, "Database.open() was not called"

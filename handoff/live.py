@@ -175,7 +175,7 @@ class LiveHub:
 
     async def _deliver(self, changes: list[Change]) -> None:
         """Send each change, in order, to the tabs the audience lets see it; on any error to none (fail closed)."""
-        subs = list(self.subscribers)
+        subs = [sub for sub in self.subscribers if not sub.closed]  # a signed-out tab gets nothing more
         if not subs or not changes:
             return
         try:

@@ -27,7 +27,10 @@ from sqlalchemy.orm import Session, declarative_base, relationship
 
 Base: Any = declarative_base()
 
-ROLES = ("agent", "supervisor")
+ROLES = ("agent", "supervisor", "content")  # content: the review queue only (handoff/review/), no tickets
+INBOX_ROLES = ("agent", "supervisor")  # who sees tickets and transcripts, and may be assigned them
+REVIEW_ROLES = ("content", "supervisor")  # who labels the review queue (supervisors also approve FAQ topics)
+REVIEW_STATUSES = ("labelled", "proposed", "approved", "rejected")
 STATUSES = ("open", "pending", "resolved")
 REASONS = ("asked_for_human", "repeated_fallback", "account_api_down", "complaint", "unknown")
 
@@ -85,19 +88,12 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_agent_status", "assigned_agent_id", "status"),
-        # at most one unresolved ticket per conversation, enforced by the database for every replica
+        # at most one unresolved ticket per conversation, enforced by the database for every replica; also
+        # how the queue, the waiting line and the agents' loads find the few active of millions of tickets
         Index(
             "uq_tickets_one_active",
             "conversation_id",
             unique=True,
-            postgresql_where=text("status <> 'resolved'"),
-            sqlite_where=text("status <> 'resolved'"),
-        ),
-        # the queue and the waiting line, oldest first, among the few active of millions of tickets
-        Index(
-            "ix_tickets_active_opened",
-            "opened_at",
-            "id",
             postgresql_where=text("status <> 'resolved'"),
             sqlite_where=text("status <> 'resolved'"),
         ),

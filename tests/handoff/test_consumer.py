@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from handoff import topology
 from handoff.db import Database
@@ -41,33 +41,54 @@ async def publish_all(amqp_url: str, names: dict[str, str], outbox: Path, bodies
     await broker.close()
 
 
+def ingest_waits_on_lock(db: Database) -> bool:
+    """Some other backend (the service's batch insert) is waiting for a lock on inbound_events."""
+    with db.transaction() as s:
+        waiting = s.execute(text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'inbound_events' AND NOT l.granted"
+        )).scalar_one()
+    return int(waiting) > 0
+
+
+def wait_for(condition: Any, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def test_killed_mid_stream_the_service_loses_and_duplicates_nothing(
     amqp_url: str, amqp_names: dict[str, str], pg_url: str, db: Database, tmp_path: Path
 ) -> None:
+    """Half the stream is ingested; then the table is locked so the next batch is in flight (delivered, not
+    acknowledged, its insert waiting) when the service is killed -9: a kill mid-stream by construction."""
     bodies: list[dict] = []
     for c in range(CONVERSATIONS):
         wa = f"9198765{c:05d}"
         bodies += handoff_events(wa, 1000.0 + c)
         bodies += [user(wa, 2000.0 + c + i / 100, f"message {i}") for i in range(MESSAGES_EACH)]
-    asyncio.run(publish_all(amqp_url, amqp_names, tmp_path / "outbox.db", bodies))
+    first, second = bodies[: len(bodies) // 2], bodies[len(bodies) // 2:]
+    asyncio.run(publish_all(amqp_url, amqp_names, tmp_path / "outbox.db", first))
 
     service = handoff_service("handoff-consumer", database_url=pg_url, amqp_url=amqp_url, names=amqp_names,
                               HANDOFF_PREFETCH="100")
     service.start()
     try:
-        deadline = time.monotonic() + 30
-        while count(db, InboundEvent) < len(bodies) // 4:
-            assert time.monotonic() < deadline, "the consumer did not start consuming"
-            time.sleep(0.05)
-        service.kill()  # kill -9 with up to 100 delivered-but-unacknowledged events in flight
+        wait_for(lambda: count(db, InboundEvent) == len(first), "the consumer did not ingest the first half")
+        assert db.engine is not None
+        with db.engine.connect() as blocker:
+            tx = blocker.begin()
+            blocker.execute(text("LOCK TABLE inbound_events IN EXCLUSIVE MODE"))  # reads go on, inserts wait
+            asyncio.run(publish_all(amqp_url, amqp_names, tmp_path / "outbox2.db", second))
+            wait_for(lambda: ingest_waits_on_lock(db), "the service never tried to write the second half")
+            service.kill()  # kill -9 with a batch delivered, unacknowledged, its insert waiting
+            tx.rollback()
         killed_at = count(db, InboundEvent)
-        assert killed_at < len(bodies), "the stream finished before the kill; make it longer"
+        assert killed_at == len(first), "the batch in flight must not have been committed"
         service.start()
-        deadline = time.monotonic() + 60
-        while count(db, InboundEvent) < len(bodies):
-            assert time.monotonic() < deadline, f"stuck at {count(db, InboundEvent)}/{len(bodies)}"
-            time.sleep(0.1)
-        time.sleep(1.0)  # let any redelivery land: it must change nothing
+        wait_for(lambda: count(db, InboundEvent) == len(bodies),
+                 f"stuck at {count(db, InboundEvent)}/{len(bodies)}")
     finally:
         service.stop()
     assert count(db, InboundEvent) == len(bodies)

@@ -58,3 +58,16 @@ def test_agent_email_is_unique(db: Database) -> None:
     with pytest.raises(IntegrityError):
         with db.transaction() as s:
             s.add(Agent(email="a@example.com", name="B", role="agent", password_hash="y"))
+
+
+def test_a_replica_that_does_not_migrate_refuses_an_old_schema(db: Database) -> None:
+    """HANDOFF_MIGRATE_AT_START=false (the migration runs as a one-off job): start only on the latest schema."""
+    current = Database(db.url)
+    current.open(migrate=False)  # `db` migrated it: fine
+    current.close()
+    with db.transaction() as s:
+        s.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    behind = Database(db.url)
+    with pytest.raises(RuntimeError, match="schema is at 0002, this code needs 0003"):
+        behind.open(migrate=False)
+    behind.close()

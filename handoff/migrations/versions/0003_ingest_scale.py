@@ -1,7 +1,7 @@
 """Indexes for the inbox's queries at millions of messages and every event of every conversation.
 
-- tickets: the active ones, oldest first (queue, waiting line, load per agent) as a partial index; by
-  conversation (history, and the cascade when retention deletes a conversation).
+- tickets: by conversation (history, and the cascade when retention deletes a conversation). The active ones
+  (queue, waiting line, load per agent) already have the partial unique index `uq_tickets_one_active`.
 - messages: by ticket (the foreign key's SET NULL would otherwise scan every message); the investor's latest
   line per conversation (queue previews) as a partial index.
 - notes: by ticket (the ticket view). conversations: by last activity (retention).
@@ -22,10 +22,8 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-ACTIVE = sa.text("status <> 'resolved'")
 USER = sa.text("kind = 'user'")
 INDEXES = [
-    ("ix_tickets_active_opened", "tickets", ["opened_at", "id"], ACTIVE),
     ("ix_tickets_conversation", "tickets", ["conversation_id"], None),
     ("ix_messages_ticket", "messages", ["ticket_id"], None),
     ("ix_messages_user_latest", "messages", ["conversation_id", "created_at", "id"], USER),
