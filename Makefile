@@ -5,7 +5,7 @@ VENV := .venv/bin
 RASA := source scripts/env.sh && $(VENV)/rasa
 MODEL := models/current.tar.gz
 
-.PHONY: help install run test model validate evaluate compare lint typecheck bench chat images locks
+.PHONY: help install run test model validate evaluate gate compare lint typecheck bench chat images locks
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,10 @@ validate: install ## check the training data (Rasa's validator + the project's o
 
 evaluate: install ## evaluate NLU on every set in tests/nlu/: accuracy, wrong answers, calibration, confusions
 	@source scripts/env.sh && $(VENV)/python -m bot.evaluate
+
+gate: install ## may a candidate model replace models/current.tar.gz? (CANDIDATE=path): reports/gate/summary.md
+	@test -n "$(CANDIDATE)" || { echo "usage: make gate CANDIDATE=models/candidate.tar.gz"; exit 2; }
+	@source scripts/env.sh && $(VENV)/python -m bot.gate "$(CANDIDATE)"
 
 compare: install ## cross-validate the candidate NLU pipelines (docs/nlu-pipeline.md)
 	@source scripts/env.sh && $(VENV)/python -m bot.compare_pipelines

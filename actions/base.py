@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import importlib
 import logging
+import pkgutil
 import re
 import time
 from collections.abc import Awaitable
@@ -98,10 +100,23 @@ class Context:
 REGISTRY: dict[str, type[AccountAction]] = {}
 
 
+def load_actions() -> dict[str, type[AccountAction]]:
+    """Import every module of the actions package (as rasa-sdk's action server does at start-up), so that
+    `REGISTRY` holds every account answer wherever it is read."""
+    import actions
+
+    for module in pkgutil.iter_modules(actions.__path__):
+        importlib.import_module(f"actions.{module.name}")
+    return REGISTRY
+
+
 class AccountAction(Action, abc.ABC):
     """Base of every account answer; subclasses set `intent` and implement `answer`. Abstract: not registered."""
 
     intent: ClassVar[str] = ""
+    # The button that offers this answer when the bot is unsure what the investor meant (actions/fallback.py);
+    # WhatsApp shows at most 20 characters. Empty: never offered (an answer to a question the bot asked).
+    menu_title: ClassVar[str] = ""
     needs_verification: ClassVar[bool] = True
     # A new question drops a pending yes/no; the action that answers the yes keeps it for itself to clear.
     ends_pending_confirmation: ClassVar[bool] = True

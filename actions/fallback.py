@@ -12,26 +12,28 @@ instead of looping.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.base import load_actions
+from actions.formatting import AGENT_BUTTON
+
 FALLBACK_INTENT = "nlu_fallback"
 SCOPE_KIND_ENTITY = "scope_kind"  # set by the NLU (bot/components/scope.py) when its best guess is out of scope
-# Button titles (WhatsApp allows 20 characters) and the payload a tap sends back.
-INTENT_SUGGESTIONS: dict[str, tuple[str, str]] = {
-    "check_portfolio": ("My portfolio", "/check_portfolio"),
-    "check_nav": ("Check a NAV", "/check_nav"),
-    "sip_status": ("My SIPs", "/sip_status"),
-    "stop_sip": ("Stop a SIP", "/stop_sip"),
-    "transaction_history": ("My transactions", "/transaction_history"),
-    "request_statement": ("Get a statement", "/request_statement"),
-    "kyc_status": ("My KYC status", "/kyc_status"),
-    "redemption_status": ("My redemption", "/redemption_status"),
-    "update_contact": ("Update contact info", "/update_contact"),
-    "talk_to_agent": ("Talk to an agent", "/talk_to_agent"),
-}
+
+
+@functools.cache
+def intent_suggestions() -> dict[str, tuple[str, str]]:
+    """Intent -> (button title, payload a tap sends back): each account answer's `menu_title` (actions/base.py,
+    one place for what an answer is called), and a person."""
+    menu = {intent: (cls.menu_title, f"/{intent}") for intent, cls in load_actions().items() if cls.menu_title}
+    menu["talk_to_agent"] = (str(AGENT_BUTTON["title"]), str(AGENT_BUTTON["payload"]))
+    return menu
+
+
 # FAQ topics are suggested by their question: a tap sends the question, which the model answers.
 FAQ_SUGGESTIONS: dict[str, tuple[str, str]] = {
     "what_is_nav": ("What is NAV?", "what is nav"),
@@ -95,7 +97,7 @@ def suggestions(parse_data: dict[str, Any]) -> list[tuple[str, str]]:
         if name == "faq":
             buttons = [FAQ_SUGGESTIONS.get(topic) for topic in faq_topics(parse_data)]
         else:
-            buttons = [INTENT_SUGGESTIONS.get(str(name))]
+            buttons = [intent_suggestions().get(str(name))]
         for button in buttons:
             if button and button not in picked and len(picked) < MAX_BUTTONS:
                 picked.append(button)

@@ -9,6 +9,10 @@ handoff service through the event broker and opens a ticket.
 `action_handoff_resume` is run by the handoff service (Rasa HTTP API) when the agent closes the ticket:
 it greets the investor back, optionally asks for a rating, and resumes the bot.
 
+Agents see who is writing without being told more than they need (docs/handoff.md, "Identity"): the handoff
+action sets `handoff_identity` to whether this conversation is verified right now (the server-side session of
+actions/sessions.py, never a slot) and, if it is, the investor's name, masked PAN and masked folio numbers.
+
 `action_session_start` carries the pause into a new session: Rasa's default session start resets the
 tracker, which would unpause a conversation still waiting in the queue after the session expired.
 
@@ -30,10 +34,12 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, ConversationResu
 from rasa_sdk.executor import CollectingDispatcher
 
 from common.config import env_bool, env_str
+from common.pii import mask_account, mask_pan
 
 logger = logging.getLogger(__name__)
 
 REASON_SLOT = "handoff_reason"
+IDENTITY_SLOT = "handoff_identity"
 REASONS = ("asked_for_human", "repeated_fallback", "account_api_down", "complaint")
 COMPLAINT_RE = re.compile(r"\b(complain\w*|grievance|escalat\w*|fraud|cheat\w*|worst|unacceptable|sebi|scores)\b", re.I)
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -125,6 +131,26 @@ async def queue_status(base_url: str, token: str) -> dict[str, Any] | None:
         return None
 
 
+async def identity_for_agents(tracker: Tracker) -> dict[str, Any]:
+    """Verified or not, and if verified the name with the PAN and folios masked; nothing when unsure."""
+    # actions.base imports this module (account answers hand over when the API is down): imported when needed
+    from actions.api import get_client
+    from actions.base import sender_mobile
+    from actions.sessions import Conversation, get_sessions
+
+    try:
+        verified = await get_sessions().verified_investor(Conversation.of(tracker))
+        investor = await get_client().investor_by_mobile(sender_mobile(tracker)) if verified else None
+    except Exception as exc:  # the handoff itself must still happen
+        logger.warning("Identity for the agent unavailable: %s", exc.__class__.__name__)
+        return {"verified": False}
+    if investor is None or str(investor.get("investor_id")) != verified:
+        return {"verified": False}
+    folios = [mask_account(str(f.get("number", ""))) for f in investor.get("folios") or []]
+    return {"verified": True, "name": str(investor.get("name") or ""), "pan": mask_pan(str(investor.get("pan") or "")),
+            "folios": folios[:10]}
+
+
 class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
@@ -145,7 +171,8 @@ class ActionHandoff(Action):
             dispatcher.utter_message(response="utter_handoff_queued", queue_position=int(status["waiting"]) + 1)
         else:
             dispatcher.utter_message(response="utter_handoff_queued_no_position")
-        return [SlotSet(REASON_SLOT, reason), ConversationPaused()]
+        return [SlotSet(REASON_SLOT, reason), SlotSet(IDENTITY_SLOT, await identity_for_agents(tracker)),
+                ConversationPaused()]
 
 
 class ActionHandoffResume(Action):
@@ -159,7 +186,8 @@ class ActionHandoffResume(Action):
         if env_bool("HANDOFF_ASK_RATING", False):
             dispatcher.utter_message(response="utter_handoff_ask_rating")
         # action_listen: the investor's next message is then a fresh turn, which the rules expect
-        return [ConversationResumed(), SlotSet(REASON_SLOT, None), ActionExecuted("action_listen")]
+        return [ConversationResumed(), SlotSet(REASON_SLOT, None), SlotSet(IDENTITY_SLOT, None),
+                ActionExecuted("action_listen")]
 
 
 class ActionSessionStart(Action):

@@ -13,6 +13,7 @@ LABEL = {"verified": "✅ KYC verified", "registered": "⏳ KYC under process", 
 
 class ActionKycStatus(AccountAction):
     intent = "kyc_status"
+    menu_title = "My KYC status"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         kyc = await ctx.client.kyc(ctx.investor_id)

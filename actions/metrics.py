@@ -21,6 +21,8 @@ BREAKER_OPEN = Gauge("mfa_accounts_breaker_open", "1 while the account API's cir
 CACHE_REQUESTS = Counter("mfa_accounts_cache_requests_total", "Cache look-ups of account data.", ["result"])
 OTP_ISSUED = Counter("mfa_accounts_otp_issued_total", "One-time passwords asked for, by outcome.", ["outcome"])
 REFUSED = Counter("mfa_actions_refused_total", "Calls the action server refused, by reason.", ["reason"])
+CALLS = Counter("mfa_actions_calls_total", "Action calls accepted, by action (the domain's custom actions).",
+                ["action"])
 
 for _result in ("hit", "miss"):
     CACHE_REQUESTS.labels(_result)

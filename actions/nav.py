@@ -27,6 +27,7 @@ def change(plan: dict[str, Any]) -> str:
 
 class ActionCheckNav(AccountAction):
     intent = "check_nav"
+    menu_title = "Check a NAV"
     needs_verification = False
 
     async def answer(self, ctx: Context) -> list[EventType]:

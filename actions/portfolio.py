@@ -32,6 +32,7 @@ def holding_lines(holdings: list[dict[str, Any]]) -> list[str]:
 
 class ActionCheckPortfolio(AccountAction):
     intent = "check_portfolio"
+    menu_title = "My portfolio"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         numbers = [f["number"] for f in ctx.investor.get("folios", [])]

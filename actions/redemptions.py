@@ -11,6 +11,7 @@ from common.pii import mask_account
 
 class ActionRedemptionStatus(AccountAction):
     intent = "redemption_status"
+    menu_title = "My redemption"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         open_rows = (await ctx.client.redemptions(ctx.investor_id, only_open=True)).get("redemptions", [])

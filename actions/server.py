@@ -79,6 +79,11 @@ def create_app(token: str | None = None, max_body: int | None = None) -> Sanic:
         refused = guard(request, token, limit)
         if refused is None and request.path == "/webhook":
             set_correlation_id(correlation_of(request.json))
+            call = request.json if isinstance(request.json, dict) else {}
+            action = str(call.get("next_action"))[:80]
+            metrics.CALLS.labels(action=action if action.startswith("action_") and action.isidentifier()
+                                 else "other").inc()
+            logger.info("actions.call action=%s", action)  # carries the message's id
         return refused
 
     @app.get("/health/ready")

@@ -26,6 +26,7 @@ FIELDS = {"email": "e-mail", "mobile": "mobile number", "address": "address"}
 
 class ActionUpdateContact(AccountAction):
     intent = "update_contact"
+    menu_title = "Update contact info"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         field = (ctx.args.get("contact_field") or "").lower()

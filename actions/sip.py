@@ -33,6 +33,7 @@ def sip_line(sip: dict[str, Any]) -> str:
 
 class ActionSipStatus(AccountAction):
     intent = "sip_status"
+    menu_title = "My SIPs"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         sips = (await ctx.client.sips(ctx.investor_id)).get("sips", [])
@@ -52,6 +53,7 @@ class ActionStopSip(AccountAction):
     """Lists the SIPs that can be stopped, then asks for confirmation; `action_confirm_request` places it."""
 
     intent = "stop_sip"
+    menu_title = "Stop a SIP"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         sips = [s for s in (await ctx.client.sips(ctx.investor_id)).get("sips", [])

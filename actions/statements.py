@@ -26,6 +26,7 @@ def statement_kind(value: str | None) -> str | None:
 
 class ActionRequestStatement(AccountAction):
     intent = "request_statement"
+    menu_title = "Get a statement"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         kind = statement_kind(ctx.args.get("statement_type"))

@@ -13,6 +13,7 @@ KIND = {"purchase": "Purchase", "sip": "SIP", "redemption": "Redemption", "switc
 
 class ActionTransactionHistory(AccountAction):
     intent = "transaction_history"
+    menu_title = "My transactions"
 
     async def answer(self, ctx: Context) -> list[EventType]:
         numbers = [f["number"] for f in ctx.investor.get("folios", [])]

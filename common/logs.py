@@ -23,7 +23,8 @@ the one root handler. LOG_LEVEL (default INFO) sets the level of the root logger
 are ASCII (JSON escapes the rest), so no stderr encoding can refuse one.
 
 The correlation id of the message being handled lives in a ContextVar: `set_correlation_id()` where a message
-enters a process (the webhook, a consumed delivery, an action call), read by the formatter on every line.
+enters a process (the webhook, a consumed delivery, an action call), or `with correlated(id):` around the work on
+one message, read by the formatter on every line. It is the WhatsApp message id (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
 from common.pii import mask_text
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
-CORRELATION_HEADER = "X-Correlation-Id"  # how the id crosses an HTTP hop (action server -> account API)
+CORRELATION_HEADER = "X-Correlation-Id"  # how the id crosses an HTTP hop (action server -> account API; Graph API)
 
 DEFAULT_LEVEL = "INFO"
 SANIC_LOGGERS = ("sanic.root", "sanic.error", "sanic.access")
@@ -56,6 +58,16 @@ def set_correlation_id(value: str | None) -> contextvars.Token[str | None]:
 
 def get_correlation_id() -> str | None:
     return correlation_id.get()
+
+
+@contextlib.contextmanager
+def correlated(value: str | None) -> Iterator[None]:
+    """Lines logged inside carry `value` as their correlation id (the previous one is back afterwards)."""
+    token = correlation_id.set(value or None)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 
 
 def mask(text: str) -> str:

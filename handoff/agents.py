@@ -1,6 +1,7 @@
 """Agents from the operator's terminal: create one, or reset a password.
 
     python -m handoff.agents create --email lead@fund.example --name "Asha Rao" --role supervisor
+    python -m handoff.agents create --email writer@fund.example --role content   # the Review page only
     python -m handoff.agents reset-password --email lead@fund.example
 
 The password is read from standard input: asked twice on a terminal, else the first line of what is piped

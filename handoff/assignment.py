@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from handoff.models import Agent, Audit, Ticket, utcnow
+from handoff import metrics
+from handoff.models import INBOX_ROLES, Agent, Audit, Ticket, utcnow
 
 ASSIGNMENT_LOCK = 0x68616E6461737367  # pg_advisory_xact_lock key: "handassg"
 
@@ -27,7 +28,9 @@ def loads(session: Session) -> dict[int, int]:
 
 def assign_waiting(session: Session, *, default_capacity: int) -> list[tuple[int, int]]:
     """Assign as many waiting tickets as capacity allows; returns (ticket_id, agent_id) pairs."""
-    agents = session.execute(select(Agent).where(Agent.available.is_(True))).scalars().all()
+    agents = session.execute(
+        select(Agent).where(Agent.available.is_(True), Agent.role.in_(INBOX_ROLES))  # never the content team
+    ).scalars().all()
     if not agents:
         return []
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -52,6 +55,7 @@ def assign_waiting(session: Session, *, default_capacity: int) -> list[tuple[int
         ticket.assigned_agent_id = agent.id
         ticket.assigned_at = now
         agent.last_assigned_at = now
+        metrics.taken(ticket.opened_at, now)
         load[agent.id] = load.get(agent.id, 0) + 1
         session.add(Audit(action="ticket_assigned", ticket_id=ticket.id, detail={"to": agent.id, "by": "auto"}))
         assigned.append((ticket.id, agent.id))

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.pii import CODE_RE, mask_text
-from handoff import auth, service
+from handoff import auth, metrics, service
 from handoff.assignment import assign_waiting
 from handoff.ingest import active_ticket, message_payload
 from handoff.live import Change, Delivery, Subscriber
@@ -450,6 +450,7 @@ def _resolve(s: Session, ticket_id: int, agent: Agent) -> str:
         raise service.Conflict("ticket already resolved")
     t.status = "resolved"
     t.resolved_at = utcnow()
+    metrics.closed(t.assigned_at, t.resolved_at)
     s.add(Audit(action="ticket_closed", agent_id=agent.id, ticket_id=t.id, detail={}))
     return str(t.conversation.sender_id)
 

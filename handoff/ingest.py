@@ -12,21 +12,42 @@ and the auto-assignment once if a ticket was opened (handoff/bulk.py has the sta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import logging
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from common.logs import correlated
+from common.pii import mask_text
 from handoff.assignment import assign_waiting
 from handoff.bulk import ConvState, bulk_for
-from handoff.models import REASONS, Audit, Conversation, Message, Ticket, utcnow
+from handoff.models import REASONS, Audit, Conversation, Message, Rating, Ticket, utcnow
 
-# Slots shown to agents (masked) as the verified identity; anything else stays out of the inbox.
-IDENTITY_SLOTS = ("investor_name", "pan", "folio", "verified", "verified_pan", "verified_folio", "mobile")
+# What the handoff action tells agents of who is writing (actions/handoff.py, masked there and again here).
+IDENTITY_SLOT = "handoff_identity"
 MEDIA_TYPES = {"image", "audio", "video", "document", "sticker", "location"}
+
+logger = logging.getLogger(__name__)
+
+# The rating question (actions/handoff.py, after a handoff when HANDOFF_ASK_RATING is on). Rasa 3.6 puts the
+# response's name in a BotUttered event's metadata (`utter_action`, rasa/core/actions/action.py); a line stored
+# by an earlier batch is recognised by its text. The domain is read once if this image has it (the handoff
+# image does not), else the text below, which tests/handoff/test_analytics.py keeps equal to the domain's.
+RATING_RESPONSE = "utter_handoff_ask_rating"
+RATING_TEXT = "How did our team do? Reply with a number from 1 (poor) to 5 (excellent)."
+RATING_DOMAIN = Path(__file__).resolve().parent.parent / "domain" / "handoff.yml"
+RATING_WINDOW = dt.timedelta(hours=24)  # an answer later than this is not an answer to the question
+# a score standing alone ("4", "4/5", "4 out of 5", "5⭐"), not a digit of a longer number, code or PAN
+SCORE_RE = re.compile(r"(?<!\w)(?<!\d[.,])(\d)(?:\s*(?:/|out of)\s*5)?(?!\w|[.,]\d)")
 
 
 class Malformed(ValueError):
@@ -85,6 +106,27 @@ def parse_many(raw: bytes) -> tuple[list[dict[str, Any]], list[tuple[bytes, str]
     return good, bad
 
 
+def correlation_ids(bodies: list[dict[str, Any]]) -> list[str | None]:
+    """Each event's correlation id: the investor message it belongs to (docs/observability.md).
+
+    A user event carries its channel's message id (`message_id`: the WhatsApp message id, wamid); the events Rasa
+    logged after it for the same conversation (actions, bot replies, slots, a pause) carry none of their own, so
+    they take the latest one before them in the batch. `metadata.correlation_id`, when a publisher sets it, wins."""
+    latest: dict[str, str] = {}
+    found: list[str | None] = []
+    for body in bodies:
+        sender = str(body.get("sender_id"))
+        metadata = body.get("metadata")
+        explicit = metadata.get("correlation_id") if isinstance(metadata, dict) else None
+        own = explicit or (body.get("message_id") if body.get("event") == "user" else None)
+        if isinstance(own, str) and own:
+            latest[sender] = own
+            found.append(own)
+        else:
+            found.append(latest.get(sender))
+    return found
+
+
 def event_key(body: dict[str, Any]) -> str:
     """The event's identity: the outbox id if the publisher set one, else a hash of the canonical body."""
     explicit = body.get("handoff_event_id")
@@ -130,6 +172,48 @@ def _bot_text(body: dict[str, Any]) -> str:
     return str(text)
 
 
+@functools.lru_cache(maxsize=1)
+def rating_texts() -> frozenset[str]:
+    """The rating question's texts: every variation in the domain when it is here, else RATING_TEXT."""
+    try:
+        import yaml  # in the Rasa project's environment; the handoff image has neither it nor the domain
+
+        responses = yaml.safe_load(RATING_DOMAIN.read_text(encoding="utf-8"))["responses"][RATING_RESPONSE]
+        texts = frozenset(str(r["text"]).strip() for r in responses if r.get("text"))
+    except (ImportError, OSError, KeyError, TypeError):
+        texts = frozenset()
+    return texts or frozenset({RATING_TEXT})
+
+
+def is_rating_question(body: dict[str, Any]) -> bool:
+    metadata = body.get("metadata") or {}
+    if isinstance(metadata, dict) and metadata.get("utter_action") == RATING_RESPONSE:
+        return True
+    return str(body.get("text") or "").strip() in rating_texts()
+
+
+def parse_rating(text: str | None) -> tuple[int, str | None] | None:
+    """(score, masked comment) from an answer to the rating question, or None if it holds no score 1..5."""
+    match = SCORE_RE.search(text or "")
+    if match is None or not 1 <= int(match.group(1)) <= 5:
+        return None
+    rest = f"{(text or '')[:match.start()]} {(text or '')[match.end():]}".strip(" \t\n-:,.!*⭐★")
+    return int(match.group(1)), (mask_text(rest)[:2000] if rest else None)
+
+
+def user_intent(parse_data: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The intent as stored: an FAQ question as `faq/<topic>` (the response selector's pick), so that the
+    analytics can count topics; Rasa's intent alone is just `faq`."""
+    intent = parse_data.get("intent") or {}
+    name = intent.get("name")
+    if name == "faq":
+        selected = ((parse_data.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        key = selected.get("intent_response_key")
+        if isinstance(key, str) and key.startswith("faq/"):
+            name = key
+    return (str(name)[:120] if name else None), intent.get("confidence")
+
+
 def active_ticket(session: Session, conversation_id: int) -> Ticket | None:
     return session.execute(
         select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status != "resolved")
@@ -172,8 +256,13 @@ def apply_batch(
     if not todo:
         return BatchResult([], 0, len(bodies))
     applier = _Batch(session, store.conversations(sorted({str(b["sender_id"]) for _, b in todo}), now), now)
+    ids = dict(zip(events, correlation_ids(list(events.values())), strict=True))
     for key, body in todo:
-        applier.apply(key, body)
+        with correlated(ids[key]):  # what is logged about this event carries its investor message's id
+            applier.apply(key, body)
+            if body["event"] == "user":
+                logger.info("Ingested an investor message (conversation %d, event %s)",
+                            applier.convs[str(body["sender_id"])].id, key)
     session.flush()
     if applier.rows:
         store.insert_messages(applier.rows)
@@ -197,6 +286,10 @@ class _Batch:
         self.rows: list[dict[str, Any]] = []
         self.changes: list[Change | dict[str, Any]] = []  # a dict: a new line, a Change once it has its id
         self.opened: list[int] = []
+        # per conversation, its latest investor or bot turn in this batch: ("question" for the rating question,
+        # "bot" or "user", when); before its first one, the stored transcript says (`_stored_turn`)
+        self.turns: dict[int, tuple[str, dt.datetime]] = {}
+        self.resumed: dict[int, int] = {}  # conversation -> the ticket this batch resolved
 
     def apply(self, key: str, body: dict[str, Any]) -> None:
         conv = self.convs[str(body["sender_id"])]
@@ -228,18 +321,21 @@ class _Batch:
         self.changes.append(Change("ticket", ticket.id, ticket.conversation_id, data))
 
     def _on_user(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
-        intent = (body.get("parse_data") or {}).get("intent") or {}
+        intent, confidence = user_intent(body.get("parse_data") or {})
         conv.last_user_at = max(conv.last_user_at or when, when)
         if body.get("input_channel"):
             conv.channel = str(body["input_channel"])[:40]
-        self._line(conv, key, when, kind="user", text=body.get("text"), intent=intent.get("name"),
-                   confidence=intent.get("confidence"), media_type=_media_type(None, body.get("metadata")))
+        self._rating(conv, key, body, when)
+        self.turns[conv.id] = ("user", when)
+        self._line(conv, key, when, kind="user", text=body.get("text"), intent=intent,
+                   confidence=confidence, media_type=_media_type(None, body.get("metadata")))
         ticket = self.tickets.get(conv.id)
         if ticket is not None and ticket.status == "pending":
             ticket.status = "open"  # the investor answered: back in the agent's attention
             self._ticket_change(ticket, {"status": "open"})
 
     def _on_bot(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        self.turns[conv.id] = ("question" if is_rating_question(body) else "bot", when)
         client_id = (body.get("metadata") or {}).get("handoff_message_id")
         existing = None
         if client_id:
@@ -280,9 +376,44 @@ class _Batch:
             ticket.status = "resolved"
             ticket.resolved_at = ticket.resolved_at or when
             self.tickets[conv.id] = None
+            self.resumed[conv.id] = ticket.id
             self.session.add(Audit(action="ticket_resolved", ticket_id=ticket.id, detail={"by": "bot_resumed"}))
             self._ticket_change(ticket, {"status": "resolved"})
         self._line(conv, key, when, kind="system", text="Bot resumed")
+
+    def _rating(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
+        """The investor's first message after the rating question, if it holds a score, becomes a Rating.
+
+        Idempotent: the event's key is the rating's `event_key` (unique), and the batch claims keys first."""
+        found = parse_rating(body.get("text"))
+        if found is None:
+            return
+        turn = self.turns[conv.id] if conv.id in self.turns else self._stored_turn(conv.id)
+        if turn is None or turn[0] != "question" or when - turn[1] > RATING_WINDOW:
+            return
+        ticket_id = self.resumed.get(conv.id) or self.session.execute(
+            select(Ticket.id).where(Ticket.conversation_id == conv.id, Ticket.status == "resolved")
+            .order_by(Ticket.resolved_at.desc(), Ticket.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert(Rating.__table__).values(conversation_id=conv.id, ticket_id=ticket_id, score=found[0],
+                                            comment=found[1], created_at=when, event_key=key)
+            .on_conflict_do_nothing(index_elements=["event_key"])
+        )
+
+    def _stored_turn(self, conversation_id: int) -> tuple[str, dt.datetime] | None:
+        """The conversation's latest investor or bot line stored by an earlier batch (any replica's)."""
+        row = self.session.execute(
+            select(Message.kind, Message.text, Message.created_at)
+            .where(Message.conversation_id == conversation_id, Message.kind.in_(("user", "bot")))
+            .order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        question = row.kind == "bot" and (row.text or "").strip() in rating_texts()
+        return ("question" if question else str(row.kind)), row.created_at
 
     def _on_restart(self, conv: ConvState, key: str, body: dict[str, Any], when: dt.datetime) -> None:
         conv.paused, conv.slots, conv.dirty = False, {}, True
@@ -293,20 +424,22 @@ class _Batch:
 
 
 def identity(conv: Conversation) -> dict[str, str]:
-    """The investor's verified identity as agents may see it: masked, and only the fields we know."""
+    """Who is writing, as agents may see it: the masked number; verified or not; if verified the name, the PAN
+    and the folios masked (again: whatever reached the slot, only masked values leave here)."""
     from common.pii import mask_account, mask_pan, mask_phone, mask_text
 
     out: dict[str, str] = {"whatsapp": mask_phone(conv.sender_id)}
-    for name in IDENTITY_SLOTS:
-        value = (conv.slots or {}).get(name)
-        if value in (None, "", False):
-            continue
-        if name in ("pan", "verified_pan"):
-            out[name] = mask_pan(str(value))
-        elif name == "mobile":
-            out[name] = mask_phone(str(value))
-        elif name in ("folio", "verified_folio"):
-            out[name] = mask_account(str(value))
-        else:
-            out[name] = mask_text(str(value))
+    given = (conv.slots or {}).get(IDENTITY_SLOT)
+    if not isinstance(given, dict):
+        return out
+    out["verified"] = "yes" if given.get("verified") is True else "no"
+    if given.get("verified") is not True:
+        return out
+    if given.get("name"):
+        out["name"] = mask_text(str(given["name"]))[:120]
+    if given.get("pan"):
+        out["pan"] = mask_pan(str(given["pan"]))
+    folios = given.get("folios")
+    if isinstance(folios, list) and folios:
+        out["folios"] = " / ".join(mask_account(str(f)) for f in folios[:10])
     return out

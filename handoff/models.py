@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -98,6 +99,7 @@ class Ticket(Base):
             sqlite_where=text("status <> 'resolved'"),
         ),
         Index("ix_tickets_conversation", "conversation_id"),  # a conversation's tickets; retention's cascade
+        Index("ix_tickets_opened", "opened_at"),  # the Analytics page's date ranges
     )
 
 
@@ -130,6 +132,14 @@ class Message(Base):
             "conversation_id",
             "created_at",
             "id",
+            postgresql_where=USER_LINES,
+            sqlite_where=USER_LINES,
+        ),
+        # investor lines by time, covering what the Analytics page's daily figures read (docs/analytics.md)
+        Index(
+            "ix_messages_user_created",
+            "created_at",
+            postgresql_include=["conversation_id", "ticket_id", "intent"],
             postgresql_where=USER_LINES,
             sqlite_where=USER_LINES,
         ),
@@ -207,6 +217,57 @@ class CannedResponse(Base):
     id = Column(Integer, primary_key=True)
     title = Column(String(80), nullable=False, unique=True)
     body = Column(Text, nullable=False)
+
+
+class Rating(Base):
+    """An investor's 1..5 score after a conversation (filled by the ingest; read by the analytics)."""
+
+    __tablename__ = "ratings"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True)
+    score = Column(Integer, nullable=False)
+    comment = Column(Text, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    event_key = Column(String(64), nullable=True, unique=True)
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 1 AND 5", name="ck_ratings_score"),
+        Index("ix_ratings_created", "created_at"),
+        Index("ix_ratings_ticket", "ticket_id"),  # the response rate; SET NULL when retention deletes a ticket
+    )
+
+
+class ReviewLabel(Base):
+    """The content team's decision on a group of similar investor messages (handoff/review/).
+
+    `label` is an intent, `faq/<topic>`, `out_of_scope_<kind>` or `ignore`; a proposed new FAQ topic waits
+    (`status` proposed) for a supervisor. `examples` are the group's texts, already masked: training data is
+    exported from them, never from the raw transcript."""
+
+    __tablename__ = "review_labels"
+    id = Column(Integer, primary_key=True)
+    group_key = Column(String(255), nullable=False, unique=True)
+    label = Column(String(120), nullable=False)
+    status = Column(String(20), nullable=False, default="labelled")
+    proposed_answer = Column(Text, nullable=True)
+    examples = Column(JSON, nullable=False, default=list)
+    message_ids = Column(JSON, nullable=False, default=list)
+    labelled_by = Column(Integer, ForeignKey("agents.id"), nullable=True)
+    labelled_at = Column(DateTime, nullable=False, default=utcnow)
+    decided_by = Column(Integer, ForeignKey("agents.id"), nullable=True)
+    decided_at = Column(DateTime, nullable=True)
+    __table_args__ = (Index("ix_review_labels_status", "status"),)
+
+
+class MessageFlag(Base):
+    """An agent's "the bot should have understood this" on one investor message: it joins the review queue."""
+
+    __tablename__ = "message_flags"
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    __table_args__ = (Index("uq_message_flags_message_agent", "message_id", "agent_id", unique=True),)
 
 
 @event.listens_for(Session, "before_flush")

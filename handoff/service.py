@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from common.pii import mask_phone, mask_text
+from handoff import metrics
 from handoff.assignment import loads
 from handoff.ingest import identity
-from handoff.models import Agent, Audit, CannedResponse, Conversation, Message, Note, Ticket, utcnow
+from handoff.models import INBOX_ROLES, Agent, Audit, CannedResponse, Conversation, Message, Note, Ticket, utcnow
 
 DEFAULT_CANNED = {
     "Greeting": "Hello, I'm from the investor support team. I've read your conversation with our assistant; "
@@ -169,17 +170,21 @@ def claim(session: Session, ticket: Ticket, agent: Agent, *, default_capacity: i
         raise Conflict("someone else took it")
     if loads(session).get(agent.id, 0) >= (agent.capacity or default_capacity):
         raise Conflict("you are at capacity; close a ticket first")
+    first_time = ticket.assigned_at is None
     ticket.assigned_agent_id = agent.id
     ticket.assigned_at = utcnow()
     agent.last_assigned_at = ticket.assigned_at
+    if first_time:
+        metrics.taken(ticket.opened_at, ticket.assigned_at)
     session.add(Audit(action="ticket_claimed", agent_id=agent.id, ticket_id=ticket.id, detail={}))
 
 
 def reassign(session: Session, ticket: Ticket, supervisor: Agent, to_agent_id: int | None) -> None:
     if supervisor.role != "supervisor":
         raise Forbidden("only supervisors reassign")
-    if to_agent_id is not None and session.get(Agent, to_agent_id) is None:
-        raise LookupError("no such agent")
+    target = session.get(Agent, to_agent_id) if to_agent_id is not None else None
+    if to_agent_id is not None and (target is None or target.role not in INBOX_ROLES):
+        raise LookupError("no such agent")  # a content reviewer never holds tickets
     previous = ticket.assigned_agent_id
     ticket.assigned_agent_id = to_agent_id
     ticket.assigned_at = utcnow() if to_agent_id else None

@@ -24,20 +24,16 @@ is returned unroutable and stays in Rasa's outbox, so nothing is lost and a mism
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
+
+from common.queues import declare_dead_letter_queue, declare_partitions, partition_of, quorum_arguments
 
 DEFAULT_EXCHANGE = "rasa-events"
 DEFAULT_QUEUE = "handoff-events"
 DEFAULT_DELIVERY_LIMIT = 5
 DEFAULT_PARTITIONS = 8
 REASON_HEADER = "x-handoff-reason"
-
-
-def partition_of(sender_id: str, partitions: int) -> int:
-    """The conversation's partition: stable across processes and Python versions (unlike hash())."""
-    return int.from_bytes(hashlib.sha1(sender_id.encode()).digest()[:8], "big") % partitions  # noqa: S324
 
 
 def partition_queue(queue: str, index: int) -> str:
@@ -76,15 +72,8 @@ def pack(bodies: list[str], partitions: int, max_events: int = 200, max_bytes: i
 
 
 def queue_arguments(queue: str, delivery_limit: int) -> dict[str, Any]:
-    return {
-        "x-queue-type": "quorum",
-        "x-single-active-consumer": True,
-        "x-delivery-limit": delivery_limit,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": dead_queue(queue),
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
-    }
+    """Dead letters go to `<queue>.dead` through the default exchange."""
+    return quorum_arguments(delivery_limit, "", dead_queue(queue))
 
 
 async def declare_exchange(channel: Any, exchange: str) -> Any:
@@ -99,11 +88,8 @@ async def declare_consumer(channel: Any, exchange: str, queue: str, partitions: 
     import aio_pika
 
     fanout = await declare_exchange(channel, exchange)
-    await channel.declare_queue(dead_queue(queue), durable=True, arguments={"x-queue-type": "quorum"})
+    await declare_dead_letter_queue(channel, dead_queue(queue))
     route = await channel.declare_exchange(router(queue), aio_pika.ExchangeType.DIRECT, durable=True)
     await route.bind(fanout, "")
-    for index in range(partitions):
-        declared = await channel.declare_queue(
-            partition_queue(queue, index), durable=True, arguments=queue_arguments(queue, delivery_limit)
-        )
-        await declared.bind(route, str(index))
+    await declare_partitions(channel, route, lambda index: partition_queue(queue, index), partitions,
+                             queue_arguments(queue, delivery_limit))

@@ -39,8 +39,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from common.logs import correlated
 from handoff import metrics, topology
-from handoff.ingest import parse_many
+from handoff.ingest import correlation_ids, parse_many
 
 logger = logging.getLogger(__name__)
 
@@ -259,24 +260,30 @@ class AmqpTransport:
         the events behind it wait meanwhile. `failed_alone`: the batch was this one event, so its failure
         already counts as the first attempt."""
         assert self._handler is not None
-        for delivery, body in pairs:
-            failures, pause = int(failed_alone), self.s.retry_seconds
-            while True:
-                try:
-                    await self._handler([body])
-                    break
-                except Exception as exc:
-                    if not database_unavailable(exc):
-                        failures += 1
-                    if failures >= self.s.delivery_limit:
-                        logger.error("Dead-lettering an event after %d attempts: %r", failures, exc)
-                        reason = f"{type(exc).__name__} in our code, {failures} attempts"
-                        await self._dead_letter(delivery, json.dumps(body).encode(), reason)
-                        break
-                    metrics.count("retried")
-                    logger.warning("Event failed (%s); retrying in %.1f s", type(exc).__name__, pause)
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 30.0)
+        for (delivery, body), cid in zip(pairs, correlation_ids([body for _, body in pairs]), strict=True):
+            with correlated(cid):  # its retries and its dead-lettering are logged with its message's id
+                await self._apply_alone(delivery, body, failed_alone)
+
+    async def _apply_alone(self, delivery: Delivery, body: dict[str, Any], failed_alone: bool) -> None:
+        """One event: applied, or after `delivery_limit` failures of our code dead-lettered with the reason."""
+        assert self._handler is not None
+        failures, pause = int(failed_alone), self.s.retry_seconds
+        while True:
+            try:
+                await self._handler([body])
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    failures += 1
+                if failures >= self.s.delivery_limit:
+                    logger.error("Dead-lettering an event after %d attempts: %r", failures, exc)
+                    reason = f"{type(exc).__name__} in our code, {failures} attempts"
+                    await self._dead_letter(delivery, json.dumps(body).encode(), reason)
+                    return
+                metrics.count("retried")
+                logger.warning("Event failed (%s); retrying in %.1f s", type(exc).__name__, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
 
     async def _ack(self, deliveries: list[Delivery]) -> None:
         """One `multiple` ack per partition: every earlier delivery on that channel is in this batch or done."""
@@ -347,6 +354,20 @@ class AmqpTransport:
             logger.warning("Closing partition %d's old channel failed", sub.index, exc_info=True)
         logger.debug("Yielded partition %d", sub.index)
         return True
+
+    def problems(self) -> list[str]:
+        """Readiness (handoff/health.py): the connection open, a consumer declared on every partition queue
+        (active or waiting in line: single active consumer), the workers running. Empty when ready."""
+        connection = self._connection
+        if connection is None:
+            return ["not connected"]
+        if connection.is_closed:
+            return ["connection closed"]
+        missing = [i for i in range(self.s.partitions) if i not in self._subs or self._subs[i].channel.is_closed]
+        found = [f"no consumer on partition(s) {', '.join(map(str, missing))}"] if missing else []
+        if not self._tasks or any(task.done() for task in self._tasks):
+            found.append("ingest workers not running")
+        return found
 
     def status(self) -> dict[str, Any]:
         owned = [i for i in self._subs if self.group is None or self.group.owns(i, self.s.partitions)]

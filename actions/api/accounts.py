@@ -13,71 +13,70 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import random
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from pydantic import Field, validator
 
 from actions import metrics
 from actions.api.breaker import CircuitBreaker
 from actions.api.cache import Cache, MemoryCache, RedisCache
 from actions.api.errors import ApiRejected, ApiUnavailable, NotFound, OtpExpired, OtpLocked
 from actions.metrics import endpoint_label
-from common.config import env_float, env_int, env_secret, env_str
 from common.logs import CORRELATION_HEADER, get_correlation_id
 from common.pii import mask_text
+from common.retry import Backoff, retry
+from common.settings import EnvSettings
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ClientSettings:
-    """Client configuration; defaults documented in docs/configuration.md ("Account API and actions")."""
+class ClientSettings(EnvSettings):
+    """Client configuration; defaults documented in docs/configuration.md ("Account API and actions").
 
-    base_url: str = "http://127.0.0.1:8088"
+    Each field is read from `ACCOUNTS_API_<FIELD>` unless another name is given with `env=`.
+    """
+
+    base_url: str = Field("http://127.0.0.1:8088", env="ACCOUNTS_API_URL")
     token: str = "dev-token"
-    attempt_timeout: float = 1.5
+    attempt_timeout: float = Field(1.5, env="ACCOUNTS_API_TIMEOUT")
     call_budget: float = 4.0
     max_attempts: int = 5
     backoff_base: float = 0.05
     backoff_cap: float = 0.8
     breaker_failures: int = 3
     breaker_reset: float = 10.0
-    redis_url: str = ""
-    cache_prefix: str = "mfa:accounts:"
-    nav_ttl: float = 900.0
-    portfolio_ttl: float = 60.0
-    lookup_ttl: float = 60.0
-    stale_limit: float = 1800.0
+    redis_url: str = Field("", env="REDIS_URL")
+    cache_prefix: str = Field("mfa:accounts:", env="ACCOUNTS_CACHE_PREFIX")
+    nav_ttl: float = Field(900.0, env="ACCOUNTS_CACHE_NAV_TTL")
+    portfolio_ttl: float = Field(60.0, env="ACCOUNTS_CACHE_PORTFOLIO_TTL")
+    lookup_ttl: float = Field(60.0, env="ACCOUNTS_CACHE_LOOKUP_TTL")
+    stale_limit: float = Field(1800.0, env="ACCOUNTS_CACHE_STALE_LIMIT")
 
-    @classmethod
-    def from_env(cls) -> ClientSettings:
-        return cls(
-            base_url=env_str("ACCOUNTS_API_URL", "http://127.0.0.1:8088").rstrip("/"),
-            token=env_secret("ACCOUNTS_API_TOKEN", "dev-token"),
-            attempt_timeout=env_float("ACCOUNTS_API_TIMEOUT", 1.5),
-            call_budget=env_float("ACCOUNTS_API_CALL_BUDGET", 4.0),
-            max_attempts=env_int("ACCOUNTS_API_MAX_ATTEMPTS", 5),
-            backoff_base=env_float("ACCOUNTS_API_BACKOFF_BASE", 0.05),
-            backoff_cap=env_float("ACCOUNTS_API_BACKOFF_CAP", 0.8),
-            breaker_failures=env_int("ACCOUNTS_API_BREAKER_FAILURES", 3),
-            breaker_reset=env_float("ACCOUNTS_API_BREAKER_RESET", 10.0),
-            redis_url=env_str("REDIS_URL", ""),
-            cache_prefix=env_str("ACCOUNTS_CACHE_PREFIX", "mfa:accounts:"),
-            nav_ttl=env_float("ACCOUNTS_CACHE_NAV_TTL", 900.0),
-            portfolio_ttl=env_float("ACCOUNTS_CACHE_PORTFOLIO_TTL", 60.0),
-            lookup_ttl=env_float("ACCOUNTS_CACHE_LOOKUP_TTL", 60.0),
-            stale_limit=env_float("ACCOUNTS_CACHE_STALE_LIMIT", 1800.0),
-        )
+    secrets = ("token",)
+
+    class Config:
+        env_prefix = "ACCOUNTS_API_"
+
+    @validator("base_url")
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_cap)
 
 
 class _Transient(Exception):
-    """A failure worth retrying (5xx, 429, timeout, connection error)."""
+    """A failure worth retrying (5xx, 429, an exhausted call budget)."""
+
+
+# What a retry may cure: the API's 5xx/429, timeouts, connection errors, a cut-off or garbled body.
+TRANSIENT = (_Transient, aiohttp.ClientError, asyncio.TimeoutError, ValueError)
 
 
 def idempotency_key(*parts: object) -> str:
@@ -133,36 +132,38 @@ class AccountsClient:
         headers = {"Idempotency-Key": key} if key else {}
         if get_correlation_id():
             headers[CORRELATION_HEADER] = str(get_correlation_id())
-        attempt = 0
-        last: Exception | None = None
-        while True:
-            attempt += 1
+        attempts = 0
+
+        async def attempt(n: int) -> tuple[int, JSON]:
+            nonlocal attempts
+            attempts = n
             self.stats["attempts"] += 1
             remaining = deadline - loop.time()
-            try:
-                if remaining <= 0:
-                    raise _Transient("call budget exhausted")
-                timeout = aiohttp.ClientTimeout(total=min(self.settings.attempt_timeout, remaining))
-                async with self.session.request(method, path, params=params, json=body, headers=headers,
-                                                timeout=timeout) as response:
-                    data = await response.json(content_type=None) if response.content_length != 0 else {}
-                    if response.status >= 500 or response.status == 429:
-                        raise _Transient(f"HTTP {response.status}")
-                    self.breaker.record_success()
-                    data = data or {}
-                    if response.headers.get("Idempotent-Replayed") == "true":
-                        data["replayed"] = True  # the API had already done this write: a repeat, not a new one
-                    return response.status, data
-            except (_Transient, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-                last = exc
-            pause = random.uniform(0, min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1)))
-            if not idempotent or attempt >= self.settings.max_attempts or loop.time() + pause >= deadline:
-                break
+            if remaining <= 0:
+                raise _Transient("call budget exhausted")
+            timeout = aiohttp.ClientTimeout(total=min(self.settings.attempt_timeout, remaining))
+            async with self.session.request(method, path, params=params, json=body, headers=headers,
+                                            timeout=timeout) as response:
+                data = await response.json(content_type=None) if response.content_length != 0 else {}
+                if response.status >= 500 or response.status == 429:
+                    raise _Transient(f"HTTP {response.status}")
+                self.breaker.record_success()
+                data = data or {}
+                if response.headers.get("Idempotent-Replayed") == "true":
+                    data["replayed"] = True  # the API had already done this write: a repeat, not a new one
+                return response.status, data
+
+        def count_retry(n: int, exc: Exception, pause: float) -> None:
             self.stats["retries"] += 1
-            await asyncio.sleep(pause)
-        self.breaker.record_failure()
-        logger.warning("account API %s %s failed after %d attempt(s): %s", method, mask_text(path), attempt, last)
-        raise ApiUnavailable(f"account API unavailable ({last})", "unavailable")
+
+        try:
+            return await retry(attempt, max_attempts=self.settings.max_attempts, backoff=self.settings.backoff,
+                               retryable=lambda exc: idempotent and isinstance(exc, TRANSIENT), deadline=deadline,
+                               on_retry=count_retry)
+        except TRANSIENT as exc:
+            self.breaker.record_failure()
+            logger.warning("account API %s %s failed after %d attempt(s): %s", method, mask_text(path), attempts, exc)
+            raise ApiUnavailable(f"account API unavailable ({exc})", "unavailable") from exc
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
         status, data = await self._request("GET", path, params=params)

@@ -35,12 +35,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.logs import correlated
 from common.pii import mask_phone
 from common.runtime import freeze_loaded_heap
 from connectors.whatsapp import messages as wa
+from connectors.whatsapp import metrics
 from connectors.whatsapp.body import BodyTooLarge, read_capped
 from connectors.whatsapp.graph import GraphClient, GraphError, OutcomeUnknown
-from connectors.whatsapp.intake import Intake, make_intake
+from connectors.whatsapp.intake import Intake, accept_inbound, make_intake, seen_key
 from connectors.whatsapp.models import MAX_TEXT_CHARS, InboundMessage, PayloadError, StatusUpdate, parse_webhook
 from connectors.whatsapp.offers import OfferedReplies
 from connectors.whatsapp.settings import WhatsAppSettings
@@ -74,7 +76,6 @@ class WhatsAppOutput(OutputChannel):
         self.reply_to = reply_to
         self.offers = offers
         self._count = 0
-        self.sent: list[dict[str, Any]] = []
 
     def _key(self, suffix: str = "") -> str | None:
         if self.reply_to is None:
@@ -88,7 +89,6 @@ class WhatsAppOutput(OutputChannel):
                 await self.offers.record(message)
             try:
                 await self.client.send(message, key=self._key(suffix))
-                self.sent.append(message)
             except OutcomeUnknown as exc:
                 logger.warning("whatsapp.send.unknown_outcome to=%s %s", mask_phone(str(message.get("to"))), exc)
             except GraphError as exc:
@@ -265,20 +265,27 @@ class WhatsAppInput(InputChannel):
 
     # ----- HTTP -------------------------------------------------------------------------------------------
     async def receive(self, request: Request) -> HTTPResponse:
+        """The webhook, counted and timed (`mfa_whatsapp_webhooks_total`, `mfa_whatsapp_webhook_ack_seconds`)."""
         started = time.perf_counter()
+        answer, outcome, reason = await self._receive(request, started)
+        metrics.webhook(outcome, reason, time.perf_counter() - started)
+        return answer
+
+    async def _receive(self, request: Request, started: float) -> tuple[HTTPResponse, str, str]:
         try:
             raw = await read_capped(request, self.settings.max_body_bytes)
         except BodyTooLarge as exc:
             logger.warning("whatsapp.webhook.rejected reason=too_large %s", exc)
-            return response.json({"error": f"payload too large (at most {exc.limit} bytes)"}, status=413)
+            error = {"error": f"payload too large (at most {exc.limit} bytes)"}
+            return response.json(error, status=413), "rejected", "too_large"
         if not is_valid(raw, request.headers.get(HEADER), self.settings.app_secret, self.settings.previous_app_secret):
             logger.warning("whatsapp.webhook.rejected reason=signature bytes=%d", len(raw))
-            return response.json({"error": "invalid signature"}, status=403)
+            return response.json({"error": "invalid signature"}, status=403), "rejected", "signature"
         try:
             batch = parse_webhook(raw)
         except PayloadError as exc:
             logger.warning("whatsapp.webhook.malformed reason=%s", exc)
-            return response.json({"error": f"malformed payload: {exc}"}, status=400)
+            return response.json({"error": f"malformed payload: {exc}"}, status=400), "rejected", "payload"
 
         if batch.statuses:
             try:
@@ -287,14 +294,15 @@ class WhatsAppInput(InputChannel):
                 logger.exception("whatsapp.status.record_failed")
         fresh = await self._enqueue(batch.messages)
         if fresh is None:
-            return response.json({"error": "temporarily unavailable, retry"}, status=503)
+            return response.json({"error": "temporarily unavailable, retry"}, status=503), "rejected", "unavailable"
         logger.debug(
             "whatsapp.webhook.accepted messages=%d statuses=%d ms=%.1f",
             fresh,
             len(batch.statuses),
             (time.perf_counter() - started) * 1000,
         )
-        return response.json({"status": "ok"})
+        duplicate = bool(batch.messages) and not fresh
+        return response.json({"status": "ok"}), "duplicate" if duplicate else "accepted", "none"
 
     async def _enqueue(self, messages: list[InboundMessage]) -> int | None:
         """Claim each message id once and hand the fresh ones to the intake: how many, or None when they are
@@ -303,23 +311,28 @@ class WhatsAppInput(InputChannel):
         p = self.settings.prefix
         try:
             for message in messages:
-                seen = f"{p}:seen:{message.id}"
-                if await self.client.accept_inbound(seen, self.settings.dedupe_ttl, message.wa_id, message.timestamp):
+                if await accept_inbound(self.store, self.settings, message.id, message.wa_id, message.timestamp):
                     fresh.append(message)
                 else:
-                    logger.info("whatsapp.webhook.duplicate id=%s", message.id)
+                    with correlated(message.id):
+                        logger.info("whatsapp.webhook.duplicate id=%s", message.id)
             if fresh:
                 await self.intake.put(fresh)
-                if self.settings.mark_read:
-                    # Blue ticks once the message is safe; sent by whoever took the webhook, which with the
-                    # gateway keeps this Graph call off Rasa's event loop (where it would compete with inference).
-                    for message in fresh:
-                        self._spawn(self.client.mark_read(message.id))
+                for message in fresh:
+                    # The message id is its correlation id in every service from here on (docs/observability.md).
+                    with correlated(message.id):
+                        logger.info("whatsapp.webhook.queued id=%s from=%s type=%s", message.id,
+                                    mask_phone(message.wa_id), message.type)
+                        if self.settings.mark_read:
+                            # Blue ticks once the message is safe; sent by whoever took the webhook, which with the
+                            # gateway keeps this Graph call off Rasa's event loop (where it would compete with
+                            # inference). The task inherits the correlation id.
+                            self._spawn(self.client.mark_read(message.id))
         except Exception:
             logger.exception("whatsapp.webhook.enqueue_failed messages=%d", len(fresh))
             for message in fresh:
                 try:
-                    await self.store.delete(f"{p}:seen:{message.id}")
+                    await self.store.delete(seen_key(p, message.id))
                 except Exception:
                     logger.exception("whatsapp.webhook.unclaim_failed id=%s", message.id)
             return None
@@ -371,7 +384,11 @@ class WhatsAppInput(InputChannel):
 
         async def handler(message: InboundMessage) -> None:
             async with slots:
-                await self.handle(message, on_new_message)
+                with correlated(message.id):  # Rasa's work on it, the action calls and the replies carry its id
+                    started = time.perf_counter()
+                    await self.handle(message, on_new_message)
+                    logger.info("whatsapp.message.handled id=%s from=%s ms=%.0f", message.id,
+                                mask_phone(message.wa_id), (time.perf_counter() - started) * 1000)
 
         await self.intake.start(handler)
         logger.info("whatsapp.intake.started kind=%s", self.intake.kind)

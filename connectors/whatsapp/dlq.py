@@ -17,7 +17,8 @@ from typing import Any
 
 from common.logs import configure_logging
 from common.pii import mask_phone, mask_text
-from connectors.whatsapp.intake import error_key, partition_of
+from common.queues import partition_of
+from connectors.whatsapp.intake import error_key
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import make_store
 

@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 
 from common.config import ConfigError, env_int, env_str
 from common.logs import configure_logging
+from common.metrics import serve_metrics
 from common.runtime import freeze_loaded_heap
 from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.settings import WhatsAppSettings
@@ -56,6 +57,7 @@ def create_app(settings: WhatsAppSettings | None = None, name: str = "whatsapp_g
 
 def main() -> None:
     configure_logging("whatsapp-gateway")
+    serve_metrics()  # METRICS_PORT: webhooks, acknowledgement time, read receipts (docs/runbook.md, "Metrics")
     app = create_app()
     freeze_loaded_heap()  # Rasa's and Sanic's modules: no full collection needs to scan them (common/runtime.py)
     app.run(

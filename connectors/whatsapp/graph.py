@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,7 +25,11 @@ from typing import Any
 
 import aiohttp
 
+from common.logs import CORRELATION_HEADER, get_correlation_id
 from common.pii import mask_phone
+from common.retry import Backoff, retry
+from connectors.whatsapp import metrics
+from connectors.whatsapp.intake import window_key
 from connectors.whatsapp.messages import is_template, read_receipt
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import RateLimited, SendKeys, SendLimits, SendPlan, StateStore
@@ -77,9 +80,9 @@ class GraphClient:
         self._session: aiohttp.ClientSession | None = None
         p = settings.prefix
         self._k_out = f"{p}:out:"
-        self._k_window = f"{p}:window:"
         self._k_rate = f"{p}:rate:{settings.phone_number_id}"
         self._k_pair = f"{p}:pair:{settings.phone_number_id}:"
+        metrics.OUTBOUND_CAP.set(settings.throughput_per_second)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -95,16 +98,9 @@ class GraphClient:
             await self._session.close()
             self._session = None
 
-    # ----- 24-hour customer-service window ----------------------------------------------------------------
-    async def accept_inbound(self, seen_key: str, seen_ttl: float, wa_id: str, timestamp: int) -> bool:
-        """Claim an investor message's id (False: a duplicate) and (re)open their 24-hour window from the time
-        they sent it -- one round trip, on the webhook's acknowledgement path."""
-        # Never longer than the window itself: a timestamp in the future does not open it for longer.
-        remaining = min(self.settings.window_seconds, self.settings.window_seconds - (time.time() - timestamp))
-        return await self.store.accept_inbound(seen_key, seen_ttl, self._k_window + wa_id, timestamp, remaining)
-
+    # ----- 24-hour customer-service window (opened on the inbound side: intake.accept_inbound) ---------------
     async def window_open(self, wa_id: str) -> bool:
-        return await self.store.get(self._k_window + wa_id) is not None
+        return await self.store.get(window_key(self.settings.prefix, wa_id)) is not None
 
     # ----- sending ----------------------------------------------------------------------------------------
     async def send(self, message: dict[str, Any], key: str | None = None) -> SendResult:
@@ -117,7 +113,9 @@ class GraphClient:
         s = self.settings
         check_window = s.enforce_window and not is_template(message)
         plan = await self.store.prepare_send(  # the usual case: claim, window and both limits in one call
-            SendKeys(self._k_out + key, self._k_window + to if check_window else None, self._k_pair + to, self._k_rate),
+            SendKeys(
+                self._k_out + key, window_key(s.prefix, to) if check_window else None, self._k_pair + to, self._k_rate
+            ),
             SendLimits(
                 self._lease, s.pair_interval, s.pair_burst, PAIR_MAX_DELAY, s.throughput_per_second, self._rate_window
             ),
@@ -135,6 +133,10 @@ class GraphClient:
             if plan.verdict == "pair_limited":
                 raise GraphError(PAIR_RATE, f"pair rate: next slot for this recipient in {plan.seconds:.0f}s")
             wamid, attempts = await self._send_with_retries(message, to, key, plan)
+        except WindowClosed:
+            metrics.WINDOW_REFUSALS.inc()
+            await self.store.delete(self._k_out + key)  # definitely not sent: a later redelivery may try again
+            raise
         except OutcomeUnknown:
             await self.store.put(self._k_out + key, "unknown", IDEMPOTENCY_TTL)  # never sent again under this key
             raise
@@ -142,6 +144,9 @@ class GraphClient:
             await self.store.delete(self._k_out + key)  # definitely not sent: a later redelivery may try again
             raise
         await self.store.put(self._k_out + key, wamid or "sent", IDEMPOTENCY_TTL)
+        metrics.sent_message()
+        logger.info("whatsapp.send.sent to=%s type=%s attempts=%d wamid=%s", mask_phone(to), message.get("type"),
+                    attempts, wamid)
         return SendResult(key=key, wamid=wamid, attempts=attempts)
 
     @property
@@ -175,25 +180,37 @@ class GraphClient:
 
     async def _send_with_retries(self, message: dict[str, Any], to: str, key: str, plan: SendPlan) -> tuple[str, int]:
         s = self.settings
-        for attempt in range(1, s.max_attempts + 1):
-            if attempt > 1 or plan.verdict == "claimed":
+        attempts = 0
+
+        async def attempt(n: int) -> str:
+            nonlocal attempts
+            attempts = n
+            if n > 1 or plan.verdict == "claimed":
                 await self._wait_for_slots(to, key)
                 await self.store.put(self._k_out + key, "pending", self._lease)  # renew the lease
             elif plan.verdict == "wait":  # pair slot reserved by prepare_send; throughput slot still to take
                 await self._sleep_holding(key, plan.seconds)
                 await self._take_throughput_slot(key)
-            try:
-                return await self._post(message), attempt
-            except GraphError as exc:
-                if not exc.retryable or attempt == s.max_attempts:
-                    raise
-                base = 1.0 if exc.code == PAIR_RATE else s.backoff_base
-                delay = random.uniform(0, min(s.backoff_cap, base * 2 ** (attempt - 1)))  # full jitter
-                logger.warning(
-                    "whatsapp.send.retry to=%s code=%s attempt=%d wait=%.2fs", mask_phone(to), exc.code, attempt, delay
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+            return await self._post(message)
+
+        def log_retry(n: int, exc: Exception, pause: float) -> None:
+            code = exc.code if isinstance(exc, GraphError) else 0
+            metrics.send("retried", code)
+            logger.warning("whatsapp.send.retry to=%s code=%s attempt=%d wait=%.2fs", mask_phone(to), code, n, pause)
+
+        try:
+            wamid = await retry(
+                attempt,
+                max_attempts=s.max_attempts,
+                backoff=Backoff(s.backoff_base, s.backoff_cap),
+                retryable=lambda exc: isinstance(exc, GraphError) and exc.retryable,
+                base_for=lambda exc: 1.0 if isinstance(exc, GraphError) and exc.code == PAIR_RATE else None,
+                on_retry=log_retry,
+            )
+        except GraphError as exc:
+            metrics.send("failed", exc.code)
+            raise
+        return wamid, attempts
 
     async def _wait_for_slots(self, to: str, key: str) -> None:
         s = self.settings
@@ -221,8 +238,16 @@ class GraphClient:
                 await self.store.put(self._k_out + key, "pending", self._lease)
 
     async def _post(self, payload: dict[str, Any]) -> str:
+        """One request; a success counted as `sent` (a failure by the caller: `retried` or `failed`)."""
+        wamid = await self._request(payload)
+        metrics.send("sent")
+        return wamid
+
+    async def _request(self, payload: dict[str, Any]) -> str:
+        cid = get_correlation_id()  # the investor message this answers: the simulator and our proxies log it
+        headers = {CORRELATION_HEADER: cid} if cid else None
         try:
-            async with self._http().post(self.settings.messages_url, json=payload) as response:
+            async with self._http().post(self.settings.messages_url, json=payload, headers=headers) as response:
                 body = await response.read()
                 status = response.status
         except aiohttp.ClientConnectorError as exc:  # never reached Meta: safe to retry
@@ -253,4 +278,5 @@ class GraphClient:
         try:
             await self._post(read_receipt(message_id))
         except GraphError as exc:
+            metrics.send("failed", exc.code)
             logger.info("whatsapp.mark_read.failed code=%s", exc.code)

@@ -35,18 +35,18 @@ serialised per investor, but not durable: a crash loses what was queued. Fine fo
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from common.pii import mask_phone
+from common.queues import declare_dead_letter_queue, declare_partitions, partition_of, quorum_arguments
 from connectors.whatsapp.models import InboundMessage
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import StateStore
@@ -55,15 +55,31 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[InboundMessage], Awaitable[None]]
 ERROR_TTL = 14 * 24 * 3600
-
-
-def partition_of(wa_id: str, partitions: int) -> int:
-    """Stable across processes and Python versions (unlike hash())."""
-    return int.from_bytes(hashlib.sha1(wa_id.encode()).digest()[:8], "big") % partitions  # noqa: S324
+DEAD_LETTERS_KEPT = 100  # embedded mode: the last ones in memory, for tests and a developer's look
 
 
 def error_key(prefix: str, message_id: str) -> str:
     return f"{prefix}:dlq-error:{message_id}"
+
+
+def seen_key(prefix: str, message_id: str) -> str:
+    """The claim of one investor message id (Meta retries a webhook for up to 7 days)."""
+    return f"{prefix}:seen:{message_id}"
+
+
+def window_key(prefix: str, wa_id: str) -> str:
+    """The investor's 24-hour customer-service window: opened here, checked before each send (graph.py)."""
+    return f"{prefix}:window:{wa_id}"
+
+
+async def accept_inbound(store: StateStore, settings: WhatsAppSettings, message_id: str, wa_id: str,
+                         timestamp: int) -> bool:
+    """Claim an investor message's id (False: a duplicate) and (re)open their 24-hour window from the time they
+    sent it -- one round trip, on the webhook's acknowledgement path."""
+    # Never longer than the window itself: a timestamp in the future does not open it for longer.
+    remaining = min(settings.window_seconds, settings.window_seconds - (time.time() - timestamp))
+    return await store.accept_inbound(seen_key(settings.prefix, message_id), settings.dedupe_ttl,
+                                      window_key(settings.prefix, wa_id), timestamp, remaining)
 
 
 class Intake(Protocol):
@@ -89,7 +105,8 @@ class LocalIntake:
         self._queues: dict[str, asyncio.Queue[InboundMessage]] = defaultdict(asyncio.Queue)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._handler: Handler | None = None
-        self.dead_letters: list[tuple[InboundMessage, str]] = []
+        # The last few messages given up on (the error is in the state store for each, as with RabbitMQ).
+        self._dead: deque[tuple[InboundMessage, str]] = deque(maxlen=DEAD_LETTERS_KEPT)
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
@@ -120,11 +137,16 @@ class LocalIntake:
                 except Exception as exc:
                     logger.exception("whatsapp.intake.failed id=%s attempt=%d", message.id, attempt)
                     if attempt == self.delivery_limit:
-                        self.dead_letters.append((message, repr(exc)))
+                        self._dead.append((message, repr(exc)))
                         await self.store.put(error_key(self.prefix, message.id), repr(exc), ERROR_TTL)
         if queue.empty():
             self._queues.pop(wa_id, None)
             self._workers.pop(wa_id, None)
+
+    @property
+    def dead_letters(self) -> list[tuple[InboundMessage, str]]:
+        """The most recent messages given up on, oldest first (at most `DEAD_LETTERS_KEPT`)."""
+        return list(self._dead)
 
     def status(self) -> dict[str, Any]:
         return {"kind": self.kind, "busy_investors": len(self._workers)}
@@ -197,14 +219,8 @@ class AmqpIntake:
         return f"{self.prefix}.intake.{partition}"
 
     def queue_arguments(self) -> dict[str, Any]:
-        return {
-            "x-queue-type": "quorum",
-            "x-single-active-consumer": True,
-            "x-delivery-limit": self.delivery_limit,
-            "x-dead-letter-exchange": self.dlx_name,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
-        }
+        """Dead letters go through the fanout `{prefix}.dlx` into `{prefix}.dlq`."""
+        return quorum_arguments(self.delivery_limit, self.dlx_name)
 
     async def connect(self) -> None:
         """Connect (robustly: reconnects and re-declares after a broker restart) and declare the topology."""
@@ -215,13 +231,9 @@ class AmqpIntake:
                 return
             connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": "whatsapp"})
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            dlx = await channel.declare_exchange(self.dlx_name, aio_pika.ExchangeType.FANOUT, durable=True)
-            dlq = await channel.declare_queue(self.dlq_name, durable=True, arguments={"x-queue-type": "quorum"})
-            await dlq.bind(dlx)
+            await declare_dead_letter_queue(channel, self.dlq_name, exchange=self.dlx_name)
             exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.DIRECT, durable=True)
-            for i in range(self.partitions):
-                queue = await channel.declare_queue(self.queue_name(i), durable=True, arguments=self.queue_arguments())
-                await queue.bind(exchange, routing_key=str(i))
+            await declare_partitions(channel, exchange, self.queue_name, self.partitions, self.queue_arguments())
             self._connection, self._publish_channel, self._exchange = connection, channel, exchange
 
     async def put(self, messages: list[InboundMessage]) -> None:

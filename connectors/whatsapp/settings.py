@@ -1,20 +1,16 @@
 """The WhatsApp channel's settings, read once from the environment (documented in docs/configuration.md).
 
 Rasa expands `${VAR}` in credentials.yml but fails on unset variables, so the channel reads the environment
-itself (pydantic `BaseSettings`), with development defaults that point at the local simulator. Like
-`common.config.env_secret`, it refuses the development secrets when `APP_ENV=production`, so a forgotten variable
-cannot reach Meta.
+itself (`common.settings.EnvSettings`, pydantic `BaseSettings`), with development defaults that point at the local
+simulator. It refuses the development secrets when `APP_ENV=production`, so a forgotten variable cannot reach
+Meta. `from_env(overrides)` takes credentials.yml's values over the environment's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from pydantic import Field, validator
 
-from pydantic import BaseSettings, Field, ValidationError, validator
-from pydantic.fields import ModelField
-
-from common.config import DEV_PLACEHOLDERS, ConfigError, is_production
+from common.settings import EnvSettings
 
 DEV_VERIFY_TOKEN = "dev-verify-token"  # noqa: S105 (development default, refused in production)
 DEV_APP_SECRET = "dev-app-secret"  # noqa: S105 (development default, refused in production)
@@ -24,7 +20,7 @@ DEV_API_URL = "http://127.0.0.1:8090/v21.0"
 SECRETS = ("verify_token", "app_secret", "access_token")
 
 
-class WhatsAppSettings(BaseSettings):
+class WhatsAppSettings(EnvSettings):
     """Everything the channel needs; one instance per process, built at start-up (`from_env`).
 
     Each field is read from `WHATSAPP_<FIELD>` (other names are given with `env=`); an empty variable means
@@ -70,39 +66,14 @@ class WhatsAppSettings(BaseSettings):
     # the bytes read pass it (chunked). Meta's webhooks are a few KiB; a batch of many messages stays far below.
     max_body_bytes: int = Field(256 * 1024, ge=1024)
 
+    secrets = SECRETS
+
     class Config:
         env_prefix = "WHATSAPP_"
-        frozen = True
-        validate_all = True  # the defaults too: a development secret left in place is refused in production
-
-    @validator("*", pre=True)
-    def _empty_means_default(cls, value: Any, field: ModelField) -> Any:
-        return field.default if value == "" else value
-
-    @validator(*SECRETS)
-    def _no_placeholder_in_production(cls, value: str, field: ModelField) -> str:
-        if is_production() and value in DEV_PLACEHOLDERS | {field.default}:
-            raise ConfigError(f"{cls.env_name(field.name)} must be set to a real secret when APP_ENV=production")
-        return value
 
     @validator("api_url")
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
-
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        """The environment variable a field is read from."""
-        return sorted(cls.__fields__[field].field_info.extra["env_names"])[0].upper()
-
-    @classmethod
-    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> WhatsAppSettings:
-        """Read the environment; `overrides` (from credentials.yml) win over it."""
-        known = {k: v for k, v in (overrides or {}).items() if k in cls.__fields__ and v not in (None, "")}
-        try:
-            return cls(**known)
-        except ValidationError as exc:
-            problems = "; ".join(f"{cls.env_name(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid WhatsApp settings: {problems}") from exc
 
     @property
     def messages_url(self) -> str:

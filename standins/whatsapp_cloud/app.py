@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import Field
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from common.config import env_float, env_int, env_str
+from common.settings import EnvSettings
 from connectors.whatsapp.signature import HEADER, sign
 from standins.whatsapp_cloud import payloads
 from standins.whatsapp_cloud.validation import Invalid, validate
@@ -39,39 +40,30 @@ logger = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
 
 
-@dataclass
-class SimSettings:
+class SimSettings(EnvSettings):
+    """The simulator's settings: `WHATSAPP_SIM_<FIELD>`, or the channel's own variable where both must agree
+    (token, app secret, phone-number id). Changeable at run time through `POST /_sim/config`."""
+
     port: int = 8090
     host: str = "127.0.0.1"
-    access_token: str = "dev-access-token"
-    app_secret: str = "dev-app-secret"
-    phone_number_id: str = "100000000000001"
+    access_token: str = Field("dev-access-token", env="WHATSAPP_ACCESS_TOKEN")
+    app_secret: str = Field("dev-app-secret", env="WHATSAPP_APP_SECRET")
+    phone_number_id: str = Field("100000000000001", env="WHATSAPP_PHONE_NUMBER_ID")
     display_number: str = "15550001111"
-    webhook_url: str = "http://127.0.0.1:5005/webhooks/whatsapp/webhook"
-    throughput_per_second: int = 1000  # what the simulated number may send; Meta's default is 80
+    webhook_url: str = Field(
+        "http://127.0.0.1:5005/webhooks/whatsapp/webhook", env=["WHATSAPP_SIM_WEBHOOK_URL", "WHATSAPP_WEBHOOK_URL"]
+    )
+    # What the simulated number may send; Meta's default is 80.
+    throughput_per_second: int = Field(1000, env="WHATSAPP_SIM_THROUGHPUT")
     status_delay: float = 0.05  # seconds between accepting a message and its `sent`/`delivered` statuses
     read_delay: float = -1.0  # seconds until `read` is sent automatically; negative = when the page shows it
     statuses: str = "sent,delivered,read"
     webhook_retry_seconds: float = 300.0  # Meta retries for up to 7 days; the simulator gives up sooner
     window_seconds: int = 24 * 3600
 
-    @classmethod
-    def from_env(cls) -> SimSettings:
-        return cls(
-            port=env_int("WHATSAPP_SIM_PORT", 8090),
-            host=env_str("WHATSAPP_SIM_HOST", "127.0.0.1"),
-            access_token=env_str("WHATSAPP_ACCESS_TOKEN", cls.access_token),
-            app_secret=env_str("WHATSAPP_APP_SECRET", cls.app_secret),
-            phone_number_id=env_str("WHATSAPP_PHONE_NUMBER_ID", cls.phone_number_id),
-            display_number=env_str("WHATSAPP_SIM_DISPLAY_NUMBER", cls.display_number),
-            webhook_url=env_str("WHATSAPP_SIM_WEBHOOK_URL", env_str("WHATSAPP_WEBHOOK_URL", cls.webhook_url)),
-            throughput_per_second=env_int("WHATSAPP_SIM_THROUGHPUT", 1000),
-            status_delay=env_float("WHATSAPP_SIM_STATUS_DELAY", 0.05),
-            read_delay=env_float("WHATSAPP_SIM_READ_DELAY", -1.0),
-            statuses=env_str("WHATSAPP_SIM_STATUSES", "sent,delivered,read"),
-            webhook_retry_seconds=env_float("WHATSAPP_SIM_WEBHOOK_RETRY_SECONDS", 300.0),
-            window_seconds=env_int("WHATSAPP_SIM_WINDOW_SECONDS", 24 * 3600),
-        )
+    class Config:
+        env_prefix = "WHATSAPP_SIM_"
+        frozen = False  # POST /_sim/config changes it at run time
 
 
 @dataclass
@@ -476,7 +468,7 @@ async def config(request: Request) -> HTTPResponse:
     for key, value in (request.json or {}).items():
         if hasattr(sim.settings, key):
             setattr(sim.settings, key, type(getattr(sim.settings, key))(value))
-    return response.json(asdict(sim.settings))
+    return response.json(sim.settings.dict())
 
 
 async def reset(request: Request) -> HTTPResponse:

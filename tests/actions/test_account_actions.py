@@ -145,3 +145,24 @@ async def test_outage_gives_an_honest_answer_fast(action_env: AccountsApi) -> No
     assert dispatcher.messages[0]["response"] == "utter_account_unavailable"
     assert {"title": "Talk to an agent", "payload": "/talk_to_agent"} in dispatcher.messages[0]["buttons"]
     assert {"event": "slot", "timestamp": None, "name": "handoff_reason", "value": "account_api_down"} in events
+
+
+async def test_the_handoff_tells_agents_who_is_writing_only_when_verified_and_masked(action_env: AccountsApi) -> None:
+    from actions.handoff import ActionHandoff
+
+    def identity_of(events: list[dict[str, Any]]) -> Any:
+        return next(e["value"] for e in events if e.get("name") == "handoff_identity")
+
+    unverified = await ActionHandoff().run(CollectingDispatcher(), tracker(RAHUL, "talk_to_agent"), {})
+    assert identity_of(unverified) == {"verified": False}
+    investor_id = await verified(action_env, RAHUL)
+    events = await ActionHandoff().run(CollectingDispatcher(), tracker(RAHUL, "talk_to_agent"), {})
+    shown = identity_of(events)
+    _, investor, _ = action_env.call("GET", f"/v1/investors/by-mobile/{RAHUL}")
+    assert str(investor["investor_id"]) == investor_id
+    assert shown["verified"] is True and shown["name"] == investor["name"]
+    assert shown["pan"] != investor["pan"] and shown["pan"][:2] + shown["pan"][-3:] == investor["pan"][:2] + \
+        investor["pan"][-3:]
+    assert [f[-4:] for f in shown["folios"]] == [f["number"][-4:] for f in investor["folios"]]
+    assert all(f["number"] not in str(shown) for f in investor["folios"])
+    assert events[-1]["event"] == "pause"

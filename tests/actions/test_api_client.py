@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import pytest
@@ -69,7 +68,7 @@ async def test_a_service_request_invalidates_every_cached_portfolio_view(client:
 
 
 async def test_stale_copy_answers_while_api_is_down(settings: ClientSettings, accounts_api: AccountsApi) -> None:
-    client = AccountsClient(dataclasses.replace(settings, nav_ttl=0.1))
+    client = AccountsClient(settings.copy(update={"nav_ttl": 0.1}))
     try:
         fresh = await client.search_navs("flexi cap")
         await asyncio.sleep(0.2)
@@ -125,7 +124,7 @@ async def test_breaker_fails_fast_then_recovers(client: AccountsClient, accounts
 
 
 async def test_slow_api_is_cut_by_timeouts(settings: ClientSettings, accounts_api: AccountsApi) -> None:
-    client = AccountsClient(dataclasses.replace(settings, attempt_timeout=0.3, call_budget=1.0))
+    client = AccountsClient(settings.copy(update={"attempt_timeout": 0.3, "call_budget": 1.0}))
     accounts_api.faults(latency_ms=2000)
     started = time.monotonic()
     try:

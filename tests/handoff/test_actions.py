@@ -61,13 +61,15 @@ async def test_handoff_pauses_even_when_the_handoff_service_is_unreachable(monke
     monkeypatch.setenv("HANDOFF_BUSINESS_HOURS", "Mon-Sun 00:00-23:59")
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff().run(dispatcher, tracker([user("talk_to_agent")]), {})
-    assert [e["event"] for e in events] == ["slot", "pause"]
+    assert [(e["event"], e.get("name")) for e in events] == [
+        ("slot", "handoff_reason"), ("slot", "handoff_identity"), ("pause", None)
+    ]
     assert dispatcher.messages[0]["response"] == "utter_handoff_queued_no_position"
 
 
 async def test_resume_listens_and_a_new_session_stays_paused() -> None:
     resumed = await ActionHandoffResume().run(CollectingDispatcher(), tracker([], paused=True), {})
-    assert [e["event"] for e in resumed] == ["resume", "slot", "action"]
+    assert [e["event"] for e in resumed] == ["resume", "slot", "slot", "action"]
     started = await ActionSessionStart().run(CollectingDispatcher(), tracker([], paused=True), {})
     assert [e["event"] for e in started] == ["session_started", "pause", "action"]
     fresh = await ActionSessionStart().run(CollectingDispatcher(), tracker([], paused=False), {})

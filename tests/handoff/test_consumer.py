@@ -224,6 +224,6 @@ def test_two_replicas_consume_together_and_never_reorder_or_duplicate_a_conversa
             .where(Message.kind == "user").order_by(Message.id)
         ).all()
     by_sender: dict[str, list[str]] = {}
-    for sender, text in rows:
-        by_sender.setdefault(sender, []).append(text)
+    for sender, line in rows:
+        by_sender.setdefault(sender, []).append(line)
     assert by_sender == {s: [f"n{n}" for n in range(40)] for s in senders}

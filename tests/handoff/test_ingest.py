@@ -190,3 +190,47 @@ def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(store: Dat
     with store.transaction() as s:
         msgs = s.execute(select(Message).order_by(Message.created_at)).scalars().all()
         assert [m.media_type for m in msgs] == ["image", None]
+
+
+def histogram_count(name: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(f"{name}_count") or 0.0
+
+
+def test_wait_and_handle_times_are_measured_once_per_ticket(store: Database) -> None:
+    from handoff import service
+    from handoff.inbox import _resolve
+
+    waits, handles = histogram_count("mfa_handoff_wait_seconds"), histogram_count("mfa_handoff_handle_seconds")
+    with store.transaction() as s:
+        s.add(Agent(email="asha@example.com", name="asha", role="agent", password_hash="x", available=True))
+        s.add(Agent(email="lead@example.com", name="lead", role="supervisor", password_hash="x"))
+    apply_all(store, handoff_events(WA, 4000.0), agent_capacity=2)  # auto-assigned to the available agent
+    apply_all(store, handoff_events("919800000777", 4001.0), agent_capacity=1)  # waits: asha is full
+    assert histogram_count("mfa_handoff_wait_seconds") == waits + 1
+    with store.transaction() as s:
+        lead = s.execute(select(Agent).where(Agent.role == "supervisor")).scalar_one()
+        second = s.execute(select(Ticket).where(Ticket.assigned_agent_id.is_(None))).scalar_one()
+        service.claim(s, second, lead, default_capacity=5)
+        service.claim(s, second, lead, default_capacity=5)  # already theirs: not taken again
+    assert histogram_count("mfa_handoff_wait_seconds") == waits + 2
+    with store.transaction() as s:
+        _resolve(s, second.id, lead)
+    assert histogram_count("mfa_handoff_handle_seconds") == handles + 1
+
+
+def test_agents_see_who_is_writing_masked_whatever_reached_the_slot(store: Database) -> None:
+    from handoff.ingest import identity
+
+    told = {"verified": True, "name": "Asha Rao", "pan": "ABCDE1234F", "folios": ["1234567890", "XXXXXX4321"]}
+    apply_all(store, [event(WA, "slot", 5000.0, name="handoff_identity", value=told)])
+    apply_all(store, [event("919800000555", "slot", 5000.0, name="handoff_identity", value={"verified": False,
+                                                                                            "pan": "ABCDE1234F"})])
+    with store.transaction() as s:
+        convs = {c.sender_id: c for c in s.execute(select(Conversation)).scalars()}
+        shown = identity(convs[WA])
+        unverified = identity(convs["919800000555"])
+    assert shown == {"whatsapp": "91XXXXXX5678", "verified": "yes", "name": "Asha Rao", "pan": "ABXXXXX34F",
+                     "folios": "XXXXXX7890 / XXXXXX4321"}
+    assert unverified == {"whatsapp": "91XXXXXX0555", "verified": "no"}  # nothing more about an unverified writer

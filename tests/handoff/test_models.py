@@ -22,7 +22,7 @@ def test_migrations_create_exactly_the_models(db: Database) -> None:
 def test_migrating_twice_is_a_no_op(db: Database) -> None:
     db.migrate()
     with db.transaction() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
 
 
 def test_audit_is_append_only_in_the_orm_and_in_sql(db: Database) -> None:
@@ -68,6 +68,6 @@ def test_a_replica_that_does_not_migrate_refuses_an_old_schema(db: Database) -> 
     with db.transaction() as s:
         s.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     behind = Database(db.url)
-    with pytest.raises(RuntimeError, match="schema is at 0002, this code needs 0003"):
+    with pytest.raises(RuntimeError, match="schema is at 0002, this code needs 0004"):
         behind.open(migrate=False)
     behind.close()

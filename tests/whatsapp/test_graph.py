@@ -11,6 +11,7 @@ import pytest
 
 from connectors.whatsapp import messages as wa
 from connectors.whatsapp.graph import GraphClient, GraphError, OutcomeUnknown, WindowClosed
+from connectors.whatsapp.intake import accept_inbound
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import MemoryStore, RedisStore
 from tests.whatsapp import meta_payloads as meta
@@ -21,8 +22,7 @@ TO = meta.INVESTOR
 
 async def investor_wrote(graph: GraphClient, wa_id: str) -> None:
     """A message from the investor just arrived: their 24-hour window is open."""
-    seen = f"{graph.settings.prefix}:seen:wamid.{uuid.uuid4().hex}"
-    assert await graph.accept_inbound(seen, 60, wa_id, int(time.time()))
+    assert await accept_inbound(graph.store, graph.settings, f"wamid.{uuid.uuid4().hex}", wa_id, int(time.time()))
 
 
 @pytest.fixture
@@ -126,8 +126,11 @@ async def test_throughput_cap_is_shared_across_replicas(
         elapsed = time.monotonic() - started
         stats = await sim.call("GET", "/_sim/stats")
         assert stats["accepted"] == 60
-        assert stats["max_requests_per_second"] <= 20
-        assert elapsed >= 2.0  # 60 messages at 20/s: the first 20 at once, then two more seconds
+        # 60 messages at 20/s shared: the first 20 at once, then two more seconds. Each replica on its own
+        # bucket would take half a second (40 at once, 20 more at 40/s). A lower bound holds however loaded the
+        # machine is; the rate seen at Meta's side is not asserted, since delays between grant and arrival
+        # bunch requests into one second on a busy machine (seen: 21-23 in one second at load 7-11).
+        assert elapsed >= 2.0
     finally:
         for graph in replicas:
             await graph.close()
@@ -183,13 +186,13 @@ async def test_an_inbound_message_is_claimed_once_and_never_moves_the_window_bac
     graph = GraphClient(settings, store)
     now, late = int(time.time()), "919999999998"
     try:
-        assert await graph.accept_inbound(f"{prefix}:seen:a", 60, TO, now)
-        assert not await graph.accept_inbound(f"{prefix}:seen:a", 60, TO, now)  # Meta's retry: a duplicate
-        assert await graph.accept_inbound(f"{prefix}:seen:b", 60, TO, now - 100)  # an older message, late
+        assert await accept_inbound(store, settings, "a", TO, now)
+        assert not await accept_inbound(store, settings, "a", TO, now)  # Meta's retry: a duplicate
+        assert await accept_inbound(store, settings, "b", TO, now - 100)  # an older message, late
         assert await store.get(f"{prefix}:window:{TO}") == str(now)  # the window still runs from the newest
         assert await graph.window_open(TO)
         # A message sent more than 24 hours ago is processed, but opens no window.
-        assert await graph.accept_inbound(f"{prefix}:seen:c", 60, late, now - settings.window_seconds - 5)
+        assert await accept_inbound(store, settings, "c", late, now - settings.window_seconds - 5)
         assert not await graph.window_open(late)
     finally:
         await store.close()

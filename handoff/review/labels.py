@@ -1,0 +1,183 @@
+"""What a reviewer may assign to a group, and the decisions themselves (each one audited).
+
+The choices come from the Rasa domain: its intents, its FAQ topics (`utter_faq/<topic>` responses) and its
+out-of-scope kinds. The handoff image carries neither the domain nor a YAML parser, so they are kept in
+`choices.json` beside this module, written by `python -m handoff.review choices` (tests/handoff/test_review.py
+fails when it no longer matches domain/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff import service
+from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent, Audit, Message, MessageFlag, ReviewLabel, Ticket, utcnow
+from handoff.review import candidates
+from handoff.review.grouping import Group, group
+
+CHOICES = Path(__file__).resolve().parent / "choices.json"
+IGNORE = "ignore"
+SCOPE_PREFIX = "out_of_scope_"
+TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
+MAX_GROUPS = 300  # the biggest first: a week's work, not a wall
+MAX_ANSWER = 1024  # WhatsApp shows up to 4096 characters; an FAQ answer should be far shorter
+
+
+class Refused(Exception):
+    """A request the review queue cannot take (the message says why): HTTP 400."""
+
+
+@functools.lru_cache(maxsize=1)
+def choices() -> dict[str, list[str]]:
+    """{"intents": [...], "faq_topics": [...], "out_of_scope_kinds": [...]}."""
+    return dict(json.loads(CHOICES.read_text()))
+
+
+def catalogue_from_domain(domain: Path) -> dict[str, list[str]]:
+    """The choices as the domain defines them (needs PyYAML: the development environment only)."""
+    import yaml
+
+    intents: set[str] = set()
+    topics: set[str] = set()
+    for path in sorted(domain.glob("*.yml")):
+        content = yaml.safe_load(path.read_text()) or {}
+        intents.update(str(i if isinstance(i, str) else next(iter(i))) for i in content.get("intents") or [])
+        topics.update(r.split("/", 1)[1] for r in content.get("responses") or {} if r.startswith("utter_faq/"))
+    kinds = sorted(i.removeprefix(SCOPE_PREFIX) for i in intents if i.startswith(SCOPE_PREFIX))
+    plain = sorted(i for i in intents if i not in ("faq", "out_of_scope") and not i.startswith(SCOPE_PREFIX))
+    return {"intents": plain, "faq_topics": sorted(topics), "out_of_scope_kinds": kinds}
+
+
+def allowed() -> set[str]:
+    c = choices()
+    return ({*c["intents"], IGNORE} | {f"faq/{t}" for t in c["faq_topics"]}
+            | {f"{SCOPE_PREFIX}{k}" for k in c["out_of_scope_kinds"]})
+
+
+def _since(days: int) -> dt.datetime:
+    return utcnow() - dt.timedelta(days=days)
+
+
+def current_groups(session: Session, *, days: int) -> list[Group]:
+    return group(candidates.find(session, since=_since(days)))
+
+
+def _label_view(row: ReviewLabel, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": row.id, "key": row.group_key, "label": row.label, "status": row.status,
+        "answer": row.proposed_answer, "examples": list(row.examples or [])[:5],
+        "by": names.get(row.labelled_by or 0), "at": row.labelled_at.isoformat() + "Z",
+        "decided_by": names.get(row.decided_by or 0),
+    }
+
+
+def queue(session: Session, *, days: int) -> dict[str, Any]:
+    """The Review page's data: groups (with their current label), proposals awaiting a supervisor, choices."""
+    groups = current_groups(session, days=days)
+    names = {a.id: a.name for a in session.execute(select(Agent)).scalars()}
+    labels = {row.group_key: row for row in session.execute(select(ReviewLabel)).scalars()}
+    out = []
+    for g in groups[:MAX_GROUPS]:
+        row = next((labels[k] for k in sorted(g.keys) if k in labels), None)
+        out.append({**g.summary(), "label": _label_view(row, names) if row else None})
+    proposals = [_label_view(r, names) for r in labels.values() if r.status == "proposed"]
+    return {"days": days, "groups": out, "total_groups": len(groups), "proposals": proposals, "choices": choices()}
+
+
+def _find_group(session: Session, key: str, days: int) -> Group:
+    for g in current_groups(session, days=days):
+        if key in g.keys:
+            return g
+    raise LookupError("no such group in the review queue (reload the page)")
+
+
+def _store(session: Session, agent: Agent, g: Group, *, label: str, status: str, answer: str | None) -> ReviewLabel:
+    row = session.execute(select(ReviewLabel).where(ReviewLabel.group_key.in_(sorted(g.keys)))).scalars().first()
+    if row is None:
+        row = ReviewLabel(group_key=g.key)
+        session.add(row)
+    row.label, row.status, row.proposed_answer = label, status, answer
+    row.examples = g.examples()
+    row.message_ids = sorted(m.message_id for m in g.members)
+    row.labelled_by, row.labelled_at, row.decided_by, row.decided_at = agent.id, utcnow(), None, None
+    session.flush()
+    session.add(Audit(action=f"review_{status}", agent_id=agent.id,
+                      detail={"label_id": row.id, "label": label, "messages": len(g.members)}))
+    return row
+
+
+def assign(session: Session, agent: Agent, *, key: str, label: str, days: int) -> dict[str, Any]:
+    """A reviewer labels a group: an intent, `faq/<topic>`, `out_of_scope_<kind>` or `ignore`."""
+    if agent.role not in REVIEW_ROLES:
+        raise service.Forbidden("content team and supervisors only")
+    if label not in allowed():
+        raise Refused(f"unknown label {label!r}: pick an intent, an FAQ topic, an out-of-scope kind or ignore")
+    row = _store(session, agent, _find_group(session, key, days), label=label, status="labelled", answer=None)
+    return {"id": row.id, "label": row.label, "status": row.status}
+
+
+def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str, days: int) -> dict[str, Any]:
+    """A new FAQ topic with its answer, for a supervisor to approve."""
+    if agent.role not in REVIEW_ROLES:
+        raise service.Forbidden("content team and supervisors only")
+    topic, answer = topic.strip().lower(), answer.strip()
+    if not TOPIC_RE.match(topic):
+        raise Refused("a topic name is lowercase letters, digits and _ (e.g. sip_pause)")
+    if topic in choices()["faq_topics"]:
+        raise Refused(f"faq/{topic} already exists: assign it instead")
+    if not answer or len(answer) > MAX_ANSWER:
+        raise Refused(f"write the answer (at most {MAX_ANSWER} characters)")
+    g = _find_group(session, key, days)
+    row = _store(session, agent, g, label=f"faq/{topic}", status="proposed", answer=answer)
+    return {"id": row.id, "label": row.label, "status": row.status}
+
+
+def decide(session: Session, agent: Agent, *, label_id: int, approve: bool) -> dict[str, Any]:
+    """A supervisor approves or rejects a proposed FAQ topic."""
+    if agent.role != "supervisor":
+        raise service.Forbidden("supervisors only")
+    row = session.get(ReviewLabel, label_id)
+    if row is None:
+        raise LookupError("no such proposal")
+    if row.status != "proposed":
+        raise service.Conflict(f"already {row.status}")
+    row.status = "approved" if approve else "rejected"
+    row.decided_by, row.decided_at = agent.id, utcnow()
+    session.add(Audit(action=f"review_{row.status}", agent_id=agent.id, detail={"label_id": row.id,
+                                                                                 "label": row.label}))
+    return {"id": row.id, "label": row.label, "status": row.status}
+
+
+def flag(session: Session, agent: Agent, *, message_id: int) -> dict[str, Any]:
+    """An agent flags an investor message they can read (through a ticket of its conversation)."""
+    if agent.role not in INBOX_ROLES:
+        raise service.Forbidden("agents and supervisors only")
+    msg = session.get(Message, message_id)
+    if msg is None or msg.kind != "user":
+        raise LookupError("no such investor message")
+    tickets = session.execute(select(Ticket.id).where(Ticket.conversation_id == msg.conversation_id)).scalars()
+    readable = False
+    for ticket_id in tickets:
+        try:
+            service.ticket_for(session, ticket_id, agent, write=False)
+            readable = True
+            break
+        except (LookupError, service.Forbidden):
+            continue
+    if not readable:
+        raise service.Forbidden("this conversation belongs to another agent")
+    exists = session.execute(select(MessageFlag.id).where(MessageFlag.message_id == message_id,
+                                                          MessageFlag.agent_id == agent.id)).first()
+    if exists is None:
+        session.add(MessageFlag(message_id=message_id, agent_id=agent.id))
+        session.add(Audit(action="message_flagged", agent_id=agent.id, ticket_id=msg.ticket_id,
+                          detail={"message_id": message_id}))
+    return {"ok": True, "message_id": message_id}

@@ -1,0 +1,141 @@
+"""The Review page and its JSON API (content and supervisor roles), agents' flag API, and the fence that keeps
+content users out of tickets and transcripts.
+
+Sign-in, sessions and CSRF are the inbox's (handoff/inbox.py): the page's forms carry the session's CSRF token in
+a `csrf` field, API clients send `X-CSRF-Token`. A form post is answered with a redirect back to the page, a
+JSON call with JSON. Every database access runs off the event loop (`await db.run(...)`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from sanic import Blueprint, Request, response
+from sanic.response import HTTPResponse
+from sqlalchemy.orm import Session
+
+from handoff import auth
+from handoff.inbox import REFUSALS, _current, _json_error, _refused, _signed_in
+from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent
+from handoff.review import labels
+
+bp = Blueprint("review")
+DEFAULT_DAYS = 28
+MAX_DAYS = 90
+# the inbox's ticket area: what a content user may not open (/api/me and /logout stay theirs too)
+TICKET_AREA = ("/api/tickets", "/api/canned", "/api/agents", "/api/audit", "/api/me/availability", "/events")
+
+
+async def fence(request: Request) -> HTTPResponse | None:
+    """Request middleware: a content user gets the Review page instead of the inbox, and 403 on its API."""
+    path = request.path
+    if not request.cookies.get(auth.COOKIE) or not (path == "/" or path.startswith(TICKET_AREA)):
+        return None
+    found = await _signed_in(request)
+    if found is None or found[0].role in INBOX_ROLES:
+        return None
+    if path == "/":
+        return response.redirect("/review")
+    return _json_error(403, "the content team works on the Review page, not on tickets")
+
+
+def _days(request: Request) -> int:
+    raw = request.args.get("days") or (request.form.get("days") if request.form else None) or DEFAULT_DAYS
+    try:
+        return max(1, min(MAX_DAYS, int(raw)))
+    except ValueError:
+        return DEFAULT_DAYS
+
+
+def _payload(request: Request) -> dict[str, Any]:
+    if request.form:
+        return {k: request.form.get(k) for k in request.form}
+    return dict(request.json or {}) if isinstance(request.json, dict) else {}
+
+
+def _answer(request: Request, result: dict[str, Any] | None, error: tuple[int, str] | None) -> HTTPResponse:
+    """A form post goes back to the page (with the error, if any); a JSON call gets JSON."""
+    if request.form:
+        query = {"days": _days(request), **({"error": error[1]} if error else {})}
+        return response.redirect(f"/review?{urlencode(query)}", status=303)
+    if error:
+        return _json_error(*error)
+    return response.json(result)
+
+
+async def _review(request: Request, work: Any, *, roles: tuple[str, ...] = REVIEW_ROLES) -> HTTPResponse:
+    """Authenticate (CSRF checked), check the role, run `work(session, agent)` in a transaction, answer."""
+    found = await _current(request, write=True)
+    if isinstance(found, HTTPResponse):
+        return found
+    agent: Agent = found[0]
+    if agent.role not in roles:
+        return _json_error(403, "not allowed for your role")
+    try:
+        result = await request.app.ctx.db.run(lambda s: work(s, s.get(Agent, agent.id)))
+    except labels.Refused as exc:
+        return _answer(request, None, (400, str(exc)))
+    except REFUSALS as exc:
+        refused = _refused(exc)
+        return _answer(request, None, (refused.status, str(exc)))
+    return _answer(request, result, None)
+
+
+@bp.get("/review")
+async def review_page(request: Request) -> HTTPResponse:
+    found = await _signed_in(request)
+    if found is None:
+        return response.redirect("/login")
+    agent, ws = found
+    if agent.role not in REVIEW_ROLES:
+        return response.html("<p>The Review page is for the content team and supervisors.</p>", status=403)
+    days = _days(request)
+    data = await request.app.ctx.db.run(lambda s: labels.queue(s, days=days))
+    html = request.app.ctx.templates.get_template("review.html").render(
+        agent=agent, csrf=ws.csrf_token, error=str(request.args.get("error") or ""), **data
+    )
+    return response.html(html)
+
+
+@bp.get("/api/review")
+async def review_queue(request: Request) -> HTTPResponse:
+    found = await _current(request, write=False)
+    if isinstance(found, HTTPResponse):
+        return found
+    if found[0].role not in REVIEW_ROLES:
+        return _json_error(403, "content team and supervisors only")
+    days = _days(request)
+    return response.json(await request.app.ctx.db.run(lambda s: labels.queue(s, days=days)))
+
+
+@bp.post("/api/review/labels")
+async def assign_label(request: Request) -> HTTPResponse:
+    body, days = _payload(request), _days(request)
+    key, label = str(body.get("key") or ""), str(body.get("label") or "")
+    return await _review(request, lambda s, a: labels.assign(s, a, key=key, label=label, days=days))
+
+
+@bp.post("/api/review/proposals")
+async def propose_topic(request: Request) -> HTTPResponse:
+    body, days = _payload(request), _days(request)
+    key, topic, answer = (str(body.get(k) or "") for k in ("key", "topic", "answer"))
+    return await _review(request, lambda s, a: labels.propose(s, a, key=key, topic=topic, answer=answer, days=days))
+
+
+@bp.post("/api/review/proposals/<label_id:int>/decision")
+async def decide(request: Request, label_id: int) -> HTTPResponse:
+    decision = _payload(request).get("decision")
+    approve = decision in ("approve", True)
+
+    def work(s: Session, a: Agent) -> dict[str, Any]:
+        return labels.decide(s, a, label_id=label_id, approve=approve)
+
+    return await _review(request, work, roles=("supervisor",))
+
+
+@bp.post("/api/messages/<message_id:int>/flag")
+async def flag(request: Request, message_id: int) -> HTTPResponse:
+    """Agents: "the bot should have understood this"; the message joins the review queue."""
+    return await _review(request, lambda s, a: labels.flag(s, a, message_id=message_id), roles=INBOX_ROLES)
+

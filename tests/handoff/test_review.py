@@ -1,0 +1,252 @@
+"""The content team's review queue against the real handoff service (`python -m handoff`, embedded transport, a
+fresh PostgreSQL schema per test, events through `/internal/events` as Rasa's outbox sends them): who may use it,
+what it finds and groups, that PII never shows, the labels and their approval, and the export to training data."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from handoff.db import Database
+from handoff.models import Audit, ReviewLabel
+from handoff.review.labels import CHOICES, catalogue_from_domain, choices
+from tests.handoff.conftest import event, handoff_service, user
+from tests.handoff.inbox_client import call, opener, request, sign_in
+from tests.support.processes import REPO_ROOT, VENV_BIN, base_env
+
+INTERNAL = "review-internal-token"
+LEAD = ("lead@example.com", "correct-horse-battery")  # the supervisor handoff_service seeds
+CONTENT = ("writer@example.com", "content-team-password")
+AGENT = ("priya@example.com", "agent-password-123")
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = REPO_ROOT / "reports" / "screenshots" / "review.png"
+PII = ("ABCDE1234F", "9876543210", "482913")
+ELSS = "elss wala paisa kab nikal sakta hu yaar"
+EVALUATION_SENTENCE = "mera portfolio kitne ka hai abhi"  # tests/nlu/heldout.yml, check_portfolio
+
+
+def agents_cli(pg_url: str, *args: str, password: str) -> None:
+    """The operator's command, `python -m handoff.agents`, with the password on its standard input."""
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "handoff.agents", *args], input=f"{password}\n", text=True,
+        capture_output=True, env=base_env({"DATABASE_URL": pg_url}), cwd=REPO_ROOT, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def service(pg_url: str) -> Any:
+    proc = handoff_service("handoff-review", database_url=pg_url, HANDOFF_INTERNAL_TOKEN=INTERNAL,
+                           HANDOFF_AUTO_ASSIGN="false")
+    with proc:
+        agents_cli(pg_url, "create", "--email", CONTENT[0], "--role", "content", password=CONTENT[1])
+        agents_cli(pg_url, "create", "--email", AGENT[0], "--role", "agent", password=AGENT[1])
+        ingest(proc.url, conversations(time.time() - 3600))
+        yield proc
+
+
+def ingest(base: str, events: list[dict[str, Any]]) -> None:
+    status, body = call(opener(), f"{base}/internal/events", events, {"Authorization": f"Bearer {INTERNAL}"})
+    assert (status, body["applied"]) == (200, len(events))
+
+
+def bot(sender: str, ts: float, text: str) -> dict[str, Any]:
+    return event(sender, "bot", ts, text=text, data={}, metadata={})
+
+
+def conversations(ts: float) -> list[dict[str, Any]]:
+    """Six investors: a fallback asked three ways, PII, an evaluation sentence, a rejected FAQ answer, a
+    repeated-fallback handoff, a handoff on request (whose message an agent will flag), and a sure answer."""
+    return [
+        user("919800000011", ts, ELSS, "nlu_fallback", 0.31),
+        user("919800000012", ts + 1, "ELSS wala paisa kab nikal sakta hu yaar?? 🙏", "nlu_fallback", 0.28),
+        user("919800000013", ts + 2, "elss wala paisa kab nikaal sakta hu yaar", "faq", 0.52),
+        user("919800000014", ts + 3, "My PAN is ABCDE1234F, call me on 9876543210, OTP 482913, folio statement "
+             "chahiye", "nlu_fallback", 0.2),
+        user("919800000014", ts + 4, EVALUATION_SENTENCE, "nlu_fallback", 0.4),
+        user("919800000015", ts + 5, "exit load kab lagta hai mere fund pe", "faq", 0.93),
+        bot("919800000015", ts + 6, "Exit load is a fee charged when you redeem early."),
+        user("919800000015", ts + 7, "that's not what I asked", "deny", 0.95),
+        user("919800000016", ts + 8, "paisa account me nahi aaya teen din se", "redemption_status", 0.55),
+        user("919800000016", ts + 9, "abe bata na yaar", "nlu_fallback", 0.3),
+        event("919800000016", "slot", ts + 10, name="handoff_reason", value="repeated_fallback"),
+        event("919800000016", "pause", ts + 11),
+        user("919800000017", ts + 12, "statement wala mail nahi aaya mujhe", "talk_to_agent", 0.97),
+        event("919800000017", "slot", ts + 13, name="handoff_reason", value="asked_for_human"),
+        event("919800000017", "pause", ts + 14),
+        user("919800000018", ts + 15, "nav of axis bluechip", "check_nav", 0.99),
+    ]
+
+
+def session(base: str, who: tuple[str, str]) -> tuple[Any, dict[str, str]]:
+    op = opener()
+    sign_in(op, base, *who)
+    return op, {"X-CSRF-Token": call(op, f"{base}/api/me")[1]["csrf"]}
+
+
+def groups_by_example(op: Any, base: str) -> dict[str, dict[str, Any]]:
+    status, body = call(op, f"{base}/api/review")
+    assert status == 200
+    return {g["examples"][0]: g for g in body["groups"]}
+
+
+def flag_the_handoff_message(base: str) -> None:
+    """An agent opens the waiting ticket and flags the investor's message in it."""
+    agent, csrf = session(base, AGENT)
+    tickets = call(agent, f"{base}/api/tickets")[1]["queue"]
+    ticket = next(t for t in tickets if t["reason"] == "asked_for_human")
+    view = call(agent, f"{base}/api/tickets/{ticket['id']}")[1]
+    message = next(m for m in view["messages"] if m["kind"] == "user")
+    assert call(agent, f"{base}/api/messages/{message['id']}/flag", {})[0] == 403  # no CSRF token
+    assert call(agent, f"{base}/api/messages/{message['id']}/flag", {}, csrf) == (
+        200, {"ok": True, "message_id": message["id"]})
+
+
+def test_roles_each_see_their_own_pages(service: Any) -> None:
+    base = service.url
+    agent, agent_csrf = session(base, AGENT)
+    assert call(agent, f"{base}/api/review")[0] == 403
+    assert call(agent, f"{base}/review")[0] == 403
+    assert call(agent, f"{base}/api/review/labels", {"key": "x", "label": "greet"}, agent_csrf)[0] == 403
+    content, content_csrf = session(base, CONTENT)
+    page = request(content, f"{base}/")  # the inbox sends the content team to the Review page
+    assert page.status == 200 and "Review: what the bot should learn" in page.body
+    assert "Investor support inbox" not in page.body
+    for path in ("/api/tickets", "/api/tickets/1", "/api/audit", "/api/canned", "/events"):
+        assert call(content, f"{base}{path}")[0] == 403, path
+    assert call(content, f"{base}/api/messages/1/flag", {}, content_csrf)[0] == 403
+    lead, _ = session(base, LEAD)
+    assert 'href="/review"' in request(lead, f"{base}/").body  # supervisors: inbox with a Review link
+    assert call(lead, f"{base}/api/review")[0] == 200
+
+
+def test_the_queue_finds_groups_and_masks_what_it_shows(service: Any) -> None:
+    base = service.url
+    flag_the_handoff_message(base)
+    content, _ = session(base, CONTENT)
+    groups = groups_by_example(content, base)
+    elss = next(g for g in groups.values() if g["key"] == ELSS)
+    assert elss["count"] == 3 and elss["reasons"] == {"fallback": 2, "low_confidence": 1}
+    assert elss["guesses"][0] == {"intent": "nlu_fallback", "count": 2, "confidence": 0.295}
+    assert groups["exit load kab lagta hai mere fund pe"]["reasons"] == {"rejected_faq": 1}
+    assert groups["paisa account me nahi aaya teen din se"]["reasons"] == {"before_handoff": 1,
+                                                                          "low_confidence": 1}
+    assert groups["abe bata na yaar"]["reasons"] == {"before_handoff": 1, "fallback": 1}
+    assert groups["statement wala mail nahi aaya mujhe"]["reasons"] == {"flagged": 1}
+    assert not any("axis bluechip" in e for e in groups)  # a sure answer is not for review
+    pii = next(g for e, g in groups.items() if e.startswith("My PAN"))
+    assert pii["examples"] == ["My PAN is ABXXXXX34F, call me on XXXXXX3210, OTP XXXXXX, folio statement chahiye"]
+    page = request(content, f"{base}/review").body
+    api = str(call(content, f"{base}/api/review")[1])
+    for secret in PII:
+        assert secret not in page and secret not in api
+
+
+def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: Database) -> None:
+    base = service.url
+    content, csrf = session(base, CONTENT)
+    labels_url = f"{base}/api/review/labels"
+    assert call(content, labels_url, {"key": ELSS, "label": "faq/elss_lock_in"})[0] == 403  # no CSRF token
+    status, body = call(content, labels_url, {"key": ELSS, "label": "faq/no_such_topic"}, csrf)
+    assert status == 400 and "unknown label" in body["error"]
+    assert call(content, labels_url, {"key": "never seen", "label": "greet"}, csrf)[0] == 404
+    status, body = call(content, labels_url, {"key": ELSS, "label": "faq/elss_lock_in"}, csrf)
+    assert status == 200 and body["status"] == "labelled"
+    proposal = {"key": "exit load kab lagta hai mere fund pe", "topic": "exit_load_timing",
+                "answer": "Exit load applies when you redeem within the period in the scheme's offer document."}
+    status, proposed = call(content, f"{base}/api/review/proposals", proposal, csrf)
+    assert status == 200 and (proposed["label"], proposed["status"]) == ("faq/exit_load_timing", "proposed")
+    decision = f"{base}/api/review/proposals/{proposed['id']}/decision"
+    assert call(content, decision, {"decision": "approve"}, csrf)[0] == 403  # supervisors only
+    lead, lead_csrf = session(base, LEAD)
+    assert "exit_load_timing" in request(lead, f"{base}/review").body  # awaiting approval on the page
+    assert call(lead, decision, {"decision": "approve"}, lead_csrf) == (
+        200, {"id": proposed["id"], "label": "faq/exit_load_timing", "status": "approved"})
+    assert call(lead, decision, {"decision": "reject"}, lead_csrf)[0] == 409  # decided already
+    groups = {g["key"]: g for g in call(content, f"{base}/api/review")[1]["groups"]}
+    assert groups[ELSS]["label"]["label"] == "faq/elss_lock_in" and groups[ELSS]["label"]["by"] == "writer"
+    with db.transaction() as s:
+        actions = list(s.execute(select(Audit.action).where(Audit.action.like("review_%"))).scalars())
+        elss = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == ELSS)).scalar_one()
+        assert sorted(elss.examples) == sorted([ELSS, "ELSS wala paisa kab nikal sakta hu yaar?? 🙏",
+                                                "elss wala paisa kab nikaal sakta hu yaar"])
+    assert actions == ["review_labelled", "review_proposed", "review_approved"]
+
+
+def export(pg_url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "handoff.review", "export", "--out", str(out)], text=True,
+        capture_output=True, env=base_env({"DATABASE_URL": pg_url}), cwd=REPO_ROOT, timeout=600,
+    )
+
+
+def test_export_is_masked_valid_and_refuses_evaluation_sentences(service: Any, pg_url: str, tmp_path: Path) -> None:
+    base = service.url
+    content, csrf = session(base, CONTENT)
+    groups = groups_by_example(content, base)
+    pii_key = next(g["key"] for e, g in groups.items() if e.startswith("My PAN"))
+    for key, label in ((ELSS, "faq/elss_lock_in"), (pii_key, "request_statement"),
+                       (EVALUATION_SENTENCE, "check_portfolio"), ("abe bata na yaar", "ignore")):
+        assert call(content, f"{base}/api/review/labels", {"key": key, "label": label}, csrf)[0] == 200
+    out = tmp_path / "reviewed.yml"
+    done = export(pg_url, out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = out.read_text()
+    assert '- intent: faq/elss_lock_in' in written and f"    - {ELSS}\n" in written
+    assert "- intent: request_statement" in written and "ABXXXXX34F" in written
+    for secret in (*PII, "abe bata na"):
+        assert secret not in written
+    assert EVALUATION_SENTENCE not in written
+    assert re.search(rf'skipped "{EVALUATION_SENTENCE}" \(check_portfolio\): copy of evaluation message', done.stdout)
+    from bot.nlu_data import load_examples
+
+    assert {e.label for e in load_examples([out])} == {"faq/elss_lock_in", "request_statement"}
+
+
+def test_the_choices_match_the_domain() -> None:
+    assert catalogue_from_domain(REPO_ROOT / "domain") == choices(), f"run python -m handoff.review choices ({CHOICES})"
+
+
+def browser_sign_in(page: Any, base: str, who: tuple[str, str]) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", who[0])
+    page.fill("input[name=password]", who[1])
+    page.click("#sign-in")
+
+
+def test_the_content_team_labels_a_group_in_a_browser(service: Any) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/ensure_chromium.sh (make test does)"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []  # what the content security policy refused, and what failed to load
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
+        inbox = browser.new_page()  # an agent flags the investor's line from the ticket's transcript
+        browser_sign_in(inbox, service.url, AGENT)
+        inbox.locator("#queue li", has_text="91XXXXXX0017").click()
+        inbox.locator("#transcript li.user .flag").click()
+        expect(inbox.locator("#transcript li.user .flag")).to_have_text("flagged for review")
+        browser_sign_in(page, service.url, CONTENT)
+        expect(page).to_have_url(re.compile(r"/review$"))
+        flagged = page.locator("li.group", has_text="statement wala mail nahi aaya mujhe")
+        expect(flagged.locator(".reason")).to_have_text("flagged 1")
+        group = page.locator(f"li.group[data-key='{ELSS}']")
+        expect(group.locator(".count")).to_have_text("3×")
+        group.locator("select[name=label]").select_option("faq/elss_lock_in")
+        group.locator("button.save").click()
+        expect(group.locator(".current .label")).to_have_text("faq/elss_lock_in")
+        for secret in PII:
+            expect(page.locator("body")).not_to_contain_text(secret)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
+    assert errors == []
