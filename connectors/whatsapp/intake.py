@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from common.pii import mask_phone
 from common.queues import declare_dead_letter_queue, declare_partitions, partition_of, quorum_arguments
+from connectors.whatsapp import metrics
 from connectors.whatsapp.models import InboundMessage
 from connectors.whatsapp.settings import WhatsAppSettings
 from connectors.whatsapp.store import StateStore
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[InboundMessage], Awaitable[None]]
 ERROR_TTL = 14 * 24 * 3600
+QUEUE_SAMPLE_SECONDS = 15.0  # how often a consumer reads its partitions' depth and consumers for /metrics
 DEAD_LETTERS_KEPT = 100  # embedded mode: the last ones in memory, for tests and a developer's look
 
 
@@ -138,6 +140,7 @@ class LocalIntake:
                     logger.exception("whatsapp.intake.failed id=%s attempt=%d", message.id, attempt)
                     if attempt == self.delivery_limit:
                         self._dead.append((message, repr(exc)))
+                        metrics.INTAKE_DEAD.inc()
                         await self.store.put(error_key(self.prefix, message.id), repr(exc), ERROR_TTL)
         if queue.empty():
             self._queues.pop(wa_id, None)
@@ -307,6 +310,7 @@ class AmqpIntake:
                 logger.error("whatsapp.intake.undecodable partition=%d error=%r", index, exc)
                 await self.store.put(error_key(self.prefix, str(incoming.message_id)), repr(exc), ERROR_TTL)
                 await incoming.reject(requeue=False)
+                metrics.INTAKE_DEAD.inc()
                 return
             try:
                 await handler(message)
@@ -319,6 +323,8 @@ class AmqpIntake:
                     count,
                 )
                 await self.store.put(error_key(self.prefix, message.id), repr(exc), ERROR_TTL)
+                if int(count) >= self.delivery_limit:  # the last redelivery: RabbitMQ dead-letters it on return
+                    metrics.INTAKE_DEAD.inc()
                 raise
 
     # ----- the consumer group ------------------------------------------------------------------------------
@@ -331,14 +337,31 @@ class AmqpIntake:
         self.balanced = False
 
     async def _balance_forever(self) -> None:
+        sampled_at = 0.0
         while True:
             await asyncio.sleep(self.balance_interval)
             try:
                 await self._balance_once()
+                if time.monotonic() - sampled_at >= QUEUE_SAMPLE_SECONDS:
+                    sampled_at = time.monotonic()
+                    await self.sample_queues()
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis or the broker briefly away: keep the current view, try again
                 logger.exception("whatsapp.intake.balance_failed member=%s", self.member_id)
+
+    async def sample_queues(self) -> None:
+        """Each partition's waiting messages and consumers, as RabbitMQ counts them (passive declares)."""
+        if self._connection is None:
+            return
+        channel = await self._connection.channel()  # its own: a missing queue closes the channel it is asked on
+        try:
+            for index in range(self.partitions):
+                queue = await channel.declare_queue(self.queue_name(index), passive=True)
+                result = queue.declaration_result
+                metrics.intake_queue(index, int(result.message_count), int(result.consumer_count))
+        finally:
+            await channel.close()
 
     async def _balance_once(self) -> None:
         for index in range(self.partitions):  # a subscription lost in a failed yield: every partition needs us

@@ -22,6 +22,12 @@ SENDS = Counter("mfa_whatsapp_sends_total", "Graph API send attempts, by outcome
 OUTBOUND_CAP = Gauge("mfa_whatsapp_outbound_cap_messages_per_second",
                      "The per-number throughput cap (WHATSAPP_THROUGHPUT_PER_SECOND).")
 OUTBOUND_RATE = Gauge("mfa_whatsapp_outbound_messages_per_second", "Messages this process sent in the last second.")
+INTAKE_DEPTH = Gauge("mfa_whatsapp_intake_queue_depth", "Messages waiting in the partition's RabbitMQ queue.",
+                     ["partition"])
+INTAKE_CONSUMERS = Gauge("mfa_whatsapp_intake_consumers", "Consumers on the partition's queue (0: nobody answers).",
+                         ["partition"])
+INTAKE_DEAD = Counter("mfa_whatsapp_intake_dead_letters_total",
+                      "Investor messages given up on (undecodable, or failed WHATSAPP_DELIVERY_LIMIT times).")
 WINDOW_REFUSALS = Counter("mfa_whatsapp_window_refusals_total",
                           "Sends refused because the investor's 24-hour window is closed.")
 
@@ -60,3 +66,9 @@ def sent_message() -> None:
         _sent_at.append(now)
         while _sent_at and _sent_at[0] < now - 1.0:
             _sent_at.popleft()
+
+
+def intake_queue(partition: int, depth: int, consumers: int) -> None:
+    """One partition as RabbitMQ counts it (connectors/whatsapp/intake.py samples them every 15 s)."""
+    INTAKE_DEPTH.labels(partition=str(partition)).set(depth)
+    INTAKE_CONSUMERS.labels(partition=str(partition)).set(consumers)

@@ -10,8 +10,11 @@ from collections import defaultdict
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
+from common.queues import partition_of
 from connectors.whatsapp.dlq import dead_letters
+from connectors.whatsapp.intake import AmqpIntake
 from connectors.whatsapp.signature import HEADER, sign
 from tests.support.processes import ServiceProcess, free_port
 from tests.whatsapp import meta_payloads as meta
@@ -76,7 +79,12 @@ async def test_acknowledged_message_survives_until_a_consumer_starts(
     try:
         result = await sim.send(meta.INVESTOR, text="kept safe")
         assert result["status"] == 200
-        await asyncio.sleep(0.3)
+        intake = first.channel.intake
+        assert isinstance(intake, AmqpIntake)
+        await intake.sample_queues()  # what /metrics shows operators: one waiting, nobody consuming
+        waiting = {p: sample("mfa_whatsapp_intake_queue_depth", p) for p in range(settings.partitions)}
+        assert sum(waiting.values()) == 1 and waiting[partition_of(meta.INVESTOR, settings.partitions)] == 1
+        assert {sample("mfa_whatsapp_intake_consumers", p) for p in range(settings.partitions)} == {0}
         assert await sim.outbound() == []
         await first.channel.stop()
         second = await serve_channel(settings, EchoBot())  # a fresh process picks it up
@@ -206,7 +214,13 @@ async def test_failover_to_the_other_replica(sim: Sim, prefix: str, amqp_url: st
         await close_channel(b)
 
 
+def sample(name: str, partition: int | None = None) -> float:
+    labels = {} if partition is None else {"partition": str(partition)}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_poison_message_goes_to_dlq_with_its_error_and_does_not_block(durable: ChannelServer, sim: Sim) -> None:
+    dead_before = sample("mfa_whatsapp_intake_dead_letters_total")
     await sim.send(meta.INVESTOR, text="poison")
     await sim.send(meta.INVESTOR, text="after the poison")
     replies = await sim.wait_outbound(1, meta.INVESTOR, timeout=20)
@@ -221,6 +235,7 @@ async def test_poison_message_goes_to_dlq_with_its_error_and_does_not_block(dura
         await asyncio.sleep(0.1)
     assert len(rows) == 1
     assert rows[0]["reason"] == "delivery_limit" and "poison message" in rows[0]["error"]
+    assert sample("mfa_whatsapp_intake_dead_letters_total") == dead_before + 1  # counted once, on the last return
     assert rows[0]["from"].endswith(meta.INVESTOR[-4:]) and meta.INVESTOR not in json.dumps(rows)
     assert len(await dead_letters(settings, "list")) == 1  # listing does not consume
     assert len(await dead_letters(settings, "purge")) == 1
