@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from handoff import charts
-from handoff.inbox import _current, _json_error, _signed_in
+from handoff.guard import guarded, json_error
 from handoff.ingest import rating_texts
 from handoff.models import USER_LINES, Agent, Audit, Message, Rating, Ticket, utcnow
 
@@ -359,27 +359,24 @@ def _read(session: Session, agent: Agent, rng: Range, kind: str) -> dict[str, An
 
 
 async def _figures_for(request: Request, kind: str) -> dict[str, Any] | HTTPResponse:
-    """The signed-in supervisor's figures for the asked range, or the refusal (401, 403, 400)."""
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
-    if agent.role != "supervisor":
-        return _json_error(403, "supervisors only")
+    """The supervisor's figures for the asked range (the route's guard checked who asks), or 400."""
+    agent = request.ctx.agent
     try:
         rng = parse_range(request.args.get("from"), request.args.get("to"))
     except BadRange as exc:
-        return _json_error(400, str(exc))
+        return json_error(400, str(exc))
     return dict(await request.app.ctx.db.run(lambda s: _read(s, agent, rng, kind)))
 
 
 @bp.get("/api/analytics")
+@guarded(roles=("supervisor",))
 async def analytics_json(request: Request) -> HTTPResponse:
     data = await _figures_for(request, "json")
     return data if isinstance(data, HTTPResponse) else response.json(data)
 
 
 @bp.get("/api/analytics.csv")
+@guarded(roles=("supervisor",))
 async def analytics_csv(request: Request) -> HTTPResponse:
     data = await _figures_for(request, "csv")
     if isinstance(data, HTTPResponse):
@@ -432,12 +429,10 @@ def page_charts(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/analytics")
+@guarded(page=True)
 async def analytics_page(request: Request) -> HTTPResponse:
     """The page: the same figures as the API, as tables and server-drawn SVG charts; a GET form for the range."""
-    found = await _signed_in(request)
-    if found is None:
-        return response.redirect("/login")
-    agent = found[0]
+    agent = request.ctx.agent
     if agent.role != "supervisor":
         return response.html("<!doctype html><title>Forbidden</title><p>Supervisors only.</p>", status=403)
     error = ""

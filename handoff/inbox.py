@@ -24,27 +24,13 @@ from sqlalchemy.orm import Session
 from common.pii import CODE_RE, mask_text
 from handoff import auth, metrics, service
 from handoff.assignment import assign_waiting
+from handoff.guard import REFUSALS, guarded, json_error, signed_in
 from handoff.ingest import active_ticket, message_payload
 from handoff.live import Change, Delivery, Subscriber
 from handoff.models import Agent, Audit, CannedResponse, Message, Ticket, utcnow
 from handoff.rasa_client import RasaError
 
 bp = Blueprint("inbox")
-
-
-def _json_error(status: int, message: str) -> HTTPResponse:
-    return response.json({"error": message}, status=status)
-
-
-# The service's refusals, caught around each ticket transaction (not app-wide: a KeyError elsewhere is a bug,
-# not a 404). LookupError = no such ticket.
-REFUSALS = (LookupError, service.Forbidden, service.Conflict)
-
-
-def _refused(exc: Exception) -> HTTPResponse:
-    """One mapping of a refusal to its HTTP status."""
-    status = 403 if isinstance(exc, service.Forbidden) else 409 if isinstance(exc, service.Conflict) else 404
-    return _json_error(status, str(exc))
 
 
 def client_address(request: Request) -> str:
@@ -143,24 +129,6 @@ def live_audience(s: Session, changes: list[Change], subscribers: list[Subscribe
     return out
 
 
-async def _signed_in(request: Request) -> tuple[Agent, Any] | None:
-    token = request.cookies.get(auth.COOKIE)
-    return await request.app.ctx.db.run(lambda s: auth.load_session(s, token))
-
-
-async def _current(request: Request, *, write: bool) -> tuple[Agent, Any] | HTTPResponse:
-    """The signed-in agent and session; for writes also checks the CSRF token."""
-    found = await _signed_in(request)
-    if found is None:
-        return _json_error(401, "sign in again")
-    agent, ws = found
-    if write:
-        supplied = request.headers.get("x-csrf-token") or (request.form.get("csrf") if request.form else None)
-        if not auth.csrf_ok(ws, supplied):
-            return _json_error(403, "missing or wrong CSRF token")
-    return agent, ws
-
-
 def _publish_ticket(request: Request, ticket_id: int, data: dict[str, Any]) -> None:
     request.app.ctx.live.publish("ticket", {"ticket_id": ticket_id, **data})
 
@@ -225,11 +193,9 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/logout")
+@guarded(write=True)
 async def logout(request: Request) -> HTTPResponse:
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, ws = found
+    agent, ws = request.ctx.agent, request.ctx.web_session
     token = request.cookies.get(auth.COOKIE)
 
     def sign_out(s: Session) -> None:
@@ -246,11 +212,9 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/")
+@guarded(page=True)
 async def inbox_page(request: Request) -> HTTPResponse:
-    found = await _signed_in(request)
-    if found is None:
-        return response.redirect("/login")
-    agent, ws = found
+    agent, ws = request.ctx.agent, request.ctx.web_session
     html = request.app.ctx.templates.get_template("inbox.html").render(agent=agent, csrf=ws.csrf_token)
     return response.html(html)
 
@@ -259,22 +223,18 @@ async def inbox_page(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/me")
+@guarded()
 async def me(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, ws = found
+    agent, ws = request.ctx.agent, request.ctx.web_session
     return response.json(
         {"id": agent.id, "name": agent.name, "role": agent.role, "available": agent.available, "csrf": ws.csrf_token}
     )
 
 
 @bp.post("/api/me/availability")
+@guarded(write=True)
 async def availability(request: Request) -> HTTPResponse:
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    agent = request.ctx.agent
     settings = request.app.ctx.settings
     wanted = bool((request.json or {}).get("available"))
 
@@ -291,55 +251,44 @@ async def availability(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/tickets")
+@guarded()
 async def tickets(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    agent = request.ctx.agent
     lists = await request.app.ctx.db.run(lambda s: service.list_tickets(s, agent))
     return response.json({name: [_summary_for_agents(t) for t in items] for name, items in lists.items()})
 
 
 @bp.get("/api/tickets/<ticket_id:int>")
+@guarded()
 async def ticket(request: Request, ticket_id: int) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    agent = request.ctx.agent
     settings = request.app.ctx.settings
 
     def view_of(s: Session) -> dict[str, Any]:
         t = service.ticket_for(s, ticket_id, agent, write=False)
         return service.ticket_view(s, t, agent, window_hours=settings.window_hours)
 
-    try:
-        view = _view_for_agents(await request.app.ctx.db.run(view_of))
-    except REFUSALS as exc:
-        return _refused(exc)
+    view = _view_for_agents(await request.app.ctx.db.run(view_of))
     view["template"] = settings.reopen_template
     return response.json(view)
 
 
 async def _mutate(request: Request, ticket_id: int, action: Any, *, needs_owner: bool = True) -> HTTPResponse:
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    """One change to one ticket in one transaction, then the live update; the route's guard ran first."""
+    agent = request.ctx.agent
 
     def mutate(s: Session) -> tuple[dict[str, Any], dict[str, Any]]:
         t = service.ticket_for(s, ticket_id, s.get(Agent, agent.id), write=needs_owner)
         result = action(s, t, s.get(Agent, agent.id)) or {}
         return result, {"status": t.status, "assigned_agent_id": t.assigned_agent_id}
 
-    try:
-        result, data = await request.app.ctx.db.run(mutate)
-    except REFUSALS as exc:
-        return _refused(exc)
+    result, data = await request.app.ctx.db.run(mutate)
     _publish_ticket(request, ticket_id, data)
     return response.json({"ok": True, **data, **result})
 
 
 @bp.post("/api/tickets/<ticket_id:int>/claim")
+@guarded(write=True)
 async def claim(request: Request, ticket_id: int) -> HTTPResponse:
     cap = request.app.ctx.settings.agent_capacity
     return await _mutate(
@@ -348,6 +297,7 @@ async def claim(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/assign")
+@guarded(write=True)
 async def assign(request: Request, ticket_id: int) -> HTTPResponse:
     to = (request.json or {}).get("agent_id")
     return await _mutate(
@@ -356,16 +306,18 @@ async def assign(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/status")
+@guarded(write=True)
 async def status(request: Request, ticket_id: int) -> HTTPResponse:
     new = str((request.json or {}).get("status") or "")
     return await _mutate(request, ticket_id, lambda s, t, a: service.set_status(s, t, a, new))
 
 
 @bp.post("/api/tickets/<ticket_id:int>/notes")
+@guarded(write=True)
 async def note(request: Request, ticket_id: int) -> HTTPResponse:
     body = str((request.json or {}).get("body") or "").strip()
     if not body:
-        return _json_error(400, "empty note")
+        return json_error(400, "empty note")
     return await _mutate(
         request, ticket_id, lambda s, t, a: {"note_id": service.add_note(s, t, a, body).id}, needs_owner=False
     )
@@ -405,26 +357,21 @@ def _reply_outcome(s: Session, msg_id: int, ticket_id: int, error: str | None) -
 
 
 @bp.post("/api/tickets/<ticket_id:int>/reply")
+@guarded(write=True)
 async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     """Store the reply as 'sending', hand it to Rasa, then mark it sent or failed; the tab sees each step."""
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    agent = request.ctx.agent
     settings, db = request.app.ctx.settings, request.app.ctx.db
     payload = request.json or {}
     use_template = bool(payload.get("template"))
     text = str(payload.get("text") or "").strip()
     if not use_template and not text:
-        return _json_error(400, "empty reply")
+        return json_error(400, "empty reply")
     if len(text) > 4096:
-        return _json_error(400, "WhatsApp messages are limited to 4096 characters")
+        return json_error(400, "WhatsApp messages are limited to 4096 characters")
     client_id = uuid.uuid4().hex
-    try:
-        sender_id, text, live, msg_id = await db.run(lambda s: _store_reply(
-            s, ticket_id, agent, text=text, use_template=use_template, client_id=client_id, settings=settings))
-    except REFUSALS as exc:
-        return _refused(exc)
+    sender_id, text, live, msg_id = await db.run(lambda s: _store_reply(
+        s, ticket_id, agent, text=text, use_template=use_template, client_id=client_id, settings=settings))
     request.app.ctx.live.publish("message", live)
     custom = (
         {"type": "template", "template": {"name": settings.reopen_template, "language": {"code": "en"}}}
@@ -440,7 +387,7 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
         error = str(exc)
     request.app.ctx.live.publish("message", await db.run(lambda s: _reply_outcome(s, msg_id, ticket_id, error)))
     if error:
-        return _json_error(502, error)
+        return json_error(502, error)
     return response.json({"ok": True, "message_id": msg_id})
 
 
@@ -463,22 +410,17 @@ def _reopen(s: Session, ticket_id: int, agent: Agent) -> None:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/close")
+@guarded(write=True)
 async def close(request: Request, ticket_id: int) -> HTTPResponse:
     """Resolve the ticket and resume the bot through Rasa; reopened if Rasa cannot be reached."""
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
+    agent = request.ctx.agent
     settings, db = request.app.ctx.settings, request.app.ctx.db
-    try:
-        sender_id = await db.run(lambda s: _resolve(s, ticket_id, agent))
-    except REFUSALS as exc:
-        return _refused(exc)
+    sender_id = await db.run(lambda s: _resolve(s, ticket_id, agent))
     try:
         await request.app.ctx.rasa.resume(sender_id)
     except RasaError as exc:
         await db.run(lambda s: _reopen(s, ticket_id, agent))
-        return _json_error(502, f"could not hand back to the bot: {exc}")
+        return json_error(502, f"could not hand back to the bot: {exc}")
     assigned = await db.run(
         lambda s: assign_waiting(s, default_capacity=settings.agent_capacity) if settings.auto_assign else []
     )
@@ -489,10 +431,8 @@ async def close(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.get("/api/canned")
+@guarded()
 async def canned(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
     rows = await request.app.ctx.db.run(
         lambda s: s.execute(select(CannedResponse).order_by(CannedResponse.title)).scalars().all()
     )
@@ -500,22 +440,15 @@ async def canned(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/agents")
+@guarded()
 async def agents(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
     capacity = request.app.ctx.settings.agent_capacity
     return response.json(await request.app.ctx.db.run(lambda s: service.agents_overview(s, capacity)))
 
 
 @bp.get("/api/audit")
+@guarded(roles=("supervisor",))
 async def audit(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, _ = found
-    if agent.role != "supervisor":
-        return _json_error(403, "supervisors only")
     q = select(Audit).order_by(Audit.id.desc()).limit(500)
     if request.args.get("ticket_id"):
         q = q.where(Audit.ticket_id == int(request.args.get("ticket_id")))
@@ -531,17 +464,15 @@ async def audit(request: Request) -> HTTPResponse:
 
 async def _still_signed_in(request: Request, sub: Subscriber) -> bool:
     """Checked at every keep-alive: an expired session or a changed role ends the stream (the tab reloads)."""
-    found = await _signed_in(request)
+    found = await signed_in(request)
     return found is not None and found[0].role == sub.agent.role
 
 
 @bp.get("/events")
+@guarded()
 async def events(request: Request) -> HTTPResponse | None:
     """Server-sent events: the ticket and message changes this agent may see (`live_audience`), as committed."""
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent, ws = found
+    agent, ws = request.ctx.agent, request.ctx.web_session
     hub = request.app.ctx.live
     sub = hub.subscribe(agent, ws.token_hash)
     try:

@@ -16,7 +16,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
 from handoff import auth
-from handoff.inbox import REFUSALS, _current, _json_error, _refused, _signed_in
+from handoff.guard import REFUSALS, guarded, json_error, refused, signed_in
 from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent
 from handoff.review import labels
 
@@ -32,12 +32,12 @@ async def fence(request: Request) -> HTTPResponse | None:
     path = request.path
     if not request.cookies.get(auth.COOKIE) or not (path == "/" or path.startswith(TICKET_AREA)):
         return None
-    found = await _signed_in(request)
+    found = await signed_in(request)
     if found is None or found[0].role in INBOX_ROLES:
         return None
     if path == "/":
         return response.redirect("/review")
-    return _json_error(403, "the content team works on the Review page, not on tickets")
+    return json_error(403, "the content team works on the Review page, not on tickets")
 
 
 def _days(request: Request) -> int:
@@ -60,34 +60,26 @@ def _answer(request: Request, result: dict[str, Any] | None, error: tuple[int, s
         query = {"days": _days(request), **({"error": error[1]} if error else {})}
         return response.redirect(f"/review?{urlencode(query)}", status=303)
     if error:
-        return _json_error(*error)
+        return json_error(*error)
     return response.json(result)
 
 
-async def _review(request: Request, work: Any, *, roles: tuple[str, ...] = REVIEW_ROLES) -> HTTPResponse:
-    """Authenticate (CSRF checked), check the role, run `work(session, agent)` in a transaction, answer."""
-    found = await _current(request, write=True)
-    if isinstance(found, HTTPResponse):
-        return found
-    agent: Agent = found[0]
-    if agent.role not in roles:
-        return _json_error(403, "not allowed for your role")
+async def _review(request: Request, work: Any) -> HTTPResponse:
+    """Run `work(session, agent)` in a transaction and answer (the route's guard checked sign-in, CSRF, role)."""
+    agent: Agent = request.ctx.agent
     try:
         result = await request.app.ctx.db.run(lambda s: work(s, s.get(Agent, agent.id)))
     except labels.Refused as exc:
         return _answer(request, None, (400, str(exc)))
     except REFUSALS as exc:
-        refused = _refused(exc)
-        return _answer(request, None, (refused.status, str(exc)))
+        return _answer(request, None, (refused(exc).status, str(exc)))
     return _answer(request, result, None)
 
 
 @bp.get("/review")
+@guarded(page=True)
 async def review_page(request: Request) -> HTTPResponse:
-    found = await _signed_in(request)
-    if found is None:
-        return response.redirect("/login")
-    agent, ws = found
+    agent, ws = request.ctx.agent, request.ctx.web_session
     if agent.role not in REVIEW_ROLES:
         return response.html("<p>The Review page is for the content team and supervisors.</p>", status=403)
     days = _days(request)
@@ -99,17 +91,14 @@ async def review_page(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/review")
+@guarded(roles=REVIEW_ROLES)
 async def review_queue(request: Request) -> HTTPResponse:
-    found = await _current(request, write=False)
-    if isinstance(found, HTTPResponse):
-        return found
-    if found[0].role not in REVIEW_ROLES:
-        return _json_error(403, "content team and supervisors only")
     days = _days(request)
     return response.json(await request.app.ctx.db.run(lambda s: labels.queue(s, days=days)))
 
 
 @bp.post("/api/review/labels")
+@guarded(write=True, roles=REVIEW_ROLES)
 async def assign_label(request: Request) -> HTTPResponse:
     body, days = _payload(request), _days(request)
     key, label = str(body.get("key") or ""), str(body.get("label") or "")
@@ -117,6 +106,7 @@ async def assign_label(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/review/proposals")
+@guarded(write=True, roles=REVIEW_ROLES)
 async def propose_topic(request: Request) -> HTTPResponse:
     body, days = _payload(request), _days(request)
     key, topic, answer = (str(body.get(k) or "") for k in ("key", "topic", "answer"))
@@ -124,6 +114,7 @@ async def propose_topic(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/review/proposals/<label_id:int>/decision")
+@guarded(write=True, roles=("supervisor",))
 async def decide(request: Request, label_id: int) -> HTTPResponse:
     decision = _payload(request).get("decision")
     approve = decision in ("approve", True)
@@ -131,11 +122,12 @@ async def decide(request: Request, label_id: int) -> HTTPResponse:
     def work(s: Session, a: Agent) -> dict[str, Any]:
         return labels.decide(s, a, label_id=label_id, approve=approve)
 
-    return await _review(request, work, roles=("supervisor",))
+    return await _review(request, work)
 
 
 @bp.post("/api/messages/<message_id:int>/flag")
+@guarded(write=True, roles=INBOX_ROLES)
 async def flag(request: Request, message_id: int) -> HTTPResponse:
     """Agents: "the bot should have understood this"; the message joins the review queue."""
-    return await _review(request, lambda s, a: labels.flag(s, a, message_id=message_id), roles=INBOX_ROLES)
+    return await _review(request, lambda s, a: labels.flag(s, a, message_id=message_id))
 
