@@ -87,6 +87,11 @@ def services() -> list[Service]:
     rasa_command = [RASA, "run", "--enable-api", "--auth-token", rasa_token, "-m", str(paths.MODEL),
                     "--endpoints", str(paths.ENDPOINTS), "--credentials", str(paths.CREDENTIALS),
                     "-p", str(ports["rasa"]), "-i", env_str("RASA_HOST", "127.0.0.1")]
+    gateway = [  # with RabbitMQ, Meta's webhooks go to the gateway, which queues them for Rasa (docs/whatsapp.md)
+        Service("gateway", "connectors.whatsapp.gateway", [PYTHON, "-m", "connectors.whatsapp.gateway"],
+                ports["gateway"], "/health", {"WHATSAPP_GATEWAY_PORT": str(ports["gateway"])},
+                "WhatsApp webhook gateway (Meta's webhooks, into RabbitMQ)")
+    ] if os.environ.get("AMQP_URL") else []
     return [
         Service("accounts-api", "standins.accounts_api", [PYTHON, "-m", "standins.accounts_api"], ports["accounts"],
                 "/health", {"ACCOUNTS_API_PORT": str(ports["accounts"])},
@@ -100,6 +105,7 @@ def services() -> list[Service]:
                 "WhatsApp simulator: open it in a browser to chat as an investor"),
         Service("handoff", "handoff", [PYTHON, "-m", "handoff"], ports["handoff"], "/health",
                 {"HANDOFF_PORT": str(ports["handoff"])}, "agent inbox"),
+        *gateway,
     ]
 
 
@@ -108,7 +114,10 @@ def available(service: Service) -> bool:
     if service.module in {"rasa", "rasa_sdk"}:
         return True
     try:
-        return importlib.util.find_spec(f"{service.module}.__main__") is not None
+        spec = importlib.util.find_spec(service.module)
+        if spec is not None and spec.submodule_search_locations is not None:  # a package: run as `-m package`
+            spec = importlib.util.find_spec(f"{service.module}.__main__")
+        return spec is not None
     except ModuleNotFoundError:
         return False
 
