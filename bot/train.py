@@ -11,6 +11,7 @@ and a progress line every few epochs. `--verbose` (or TRAIN_VERBOSE=1) shows eve
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ class Progress:
 
     def __init__(self, log: Path, out: int) -> None:
         self.log, self.out = log, out
-        self.component, self.last_step = "", -1
+        self.component, self.last_step, self.last_epoch = "", -1, -1
         self.done = threading.Event()
 
     def say(self, text: str) -> None:
@@ -44,7 +45,10 @@ class Progress:
                 verb, self.component, self.last_step = found.group(1), found.group(2), -1
                 self.say(f"{self.component} ({'cached' if verb == 'Restored' else 'training'})")
             elif found := EPOCHS.search(piece):
-                step = int(found.group(1)) // 20  # every 20 %
+                step, epoch = int(found.group(1)) // 20, int(found.group(2))  # a line every 20 %
+                if epoch < self.last_epoch:  # a new progress bar: the next component
+                    self.last_step = -1
+                self.last_epoch = epoch
                 if step > self.last_step:
                     self.last_step = step
                     self.say(f"{self.component} epoch {found.group(2)}/{found.group(3)}")
@@ -91,6 +95,10 @@ def train(force: bool = False, verbose: bool = False) -> float:
     from rasa.api import train as rasa_train
 
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")  # nothing leaves the machine
+    hooks = logging.getLogger("rasa.engine.training.hooks")  # "Starting to train component 'X'": the progress
+    hooks.setLevel(logging.INFO)
+    if not hooks.handlers:
+        hooks.addHandler(logging.StreamHandler(sys.stderr))  # fd 2: the training log, read by Progress
     started = time.monotonic()
     arguments = dict(domain=str(paths.DOMAIN), config=str(paths.CONFIG), training_files=[str(paths.DATA)],
                      output=str(paths.MODELS), fixed_model_name="current", force_training=force)

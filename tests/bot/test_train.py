@@ -30,6 +30,7 @@ def test_components_and_every_fifth_of_the_epochs_are_reported(tmp_path: Path) -
         "WARNING something noisy\n",
         "INFO rasa.engine.training.hooks - Starting to train component 'DIETClassifier'.\n",
         bars[: len(bars) // 2], bars[len(bars) // 2:],  # a progress bar arrives in pieces
+        "\rEpochs:   0%|   | 0/30 [00:00<?, ?it/s]\rEpochs: 100%|###| 30/30 [00:10<00:00]",  # the next, unnamed
     ]
     assert lines_written(tmp_path, chunks) == [
         "training: CountVectorsFeaturizer (cached)",
@@ -40,6 +41,8 @@ def test_components_and_every_fifth_of_the_epochs_are_reported(tmp_path: Path) -
         "training: DIETClassifier epoch 30/50",
         "training: DIETClassifier epoch 40/50",
         "training: DIETClassifier epoch 50/50",
+        "training: DIETClassifier epoch 0/30",  # Rasa logged no name for it: still shown, under the last one
+        "training: DIETClassifier epoch 30/30",
     ]
 
 
