@@ -86,6 +86,9 @@ def report_offset(tz: str = REPORT_TZ) -> dt.timedelta:
     return ZoneInfo(tz).utcoffset(dt.datetime(2000, 1, 1)) or dt.timedelta()
 
 
+EARLIEST = dt.date(2000, 1, 1)
+
+
 def parse_range(start: str | None, end: str | None, *, now: dt.datetime | None = None) -> Range:
     """The range asked for (`YYYY-MM-DD`, both included); by default the last DEFAULT_DAYS days up to today."""
     offset = report_offset()
@@ -97,6 +100,8 @@ def parse_range(start: str | None, end: str | None, *, now: dt.datetime | None =
         raise BadRange("from and to must be dates, YYYY-MM-DD") from exc
     if first > last:
         raise BadRange("from is after to")
+    if first < EARLIEST or last > today + dt.timedelta(days=366):  # also keeps date arithmetic off the calendar's ends
+        raise BadRange(f"dates from {EARLIEST.isoformat()} to a year from today")
     if (last - first).days + 1 > MAX_DAYS:
         raise BadRange(f"at most {MAX_DAYS} days at once")
     return Range(first, last, offset)

@@ -27,7 +27,7 @@ from handoff.assignment import assign_waiting
 from handoff.guard import REFUSALS, guarded, json_error, signed_in
 from handoff.ingest import active_ticket, message_payload
 from handoff.live import Change, Delivery, Subscriber
-from handoff.models import Agent, Audit, CannedResponse, Message, Ticket, utcnow
+from handoff.models import INBOX_ROLES, Agent, Audit, CannedResponse, Message, Ticket, utcnow
 from handoff.rasa_client import RasaError
 
 bp = Blueprint("inbox")
@@ -212,7 +212,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/")
-@guarded(page=True)
+@guarded(page=True, roles=INBOX_ROLES)
 async def inbox_page(request: Request) -> HTTPResponse:
     agent, ws = request.ctx.agent, request.ctx.web_session
     html = request.app.ctx.templates.get_template("inbox.html").render(agent=agent, csrf=ws.csrf_token)
@@ -232,7 +232,7 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/me/availability")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def availability(request: Request) -> HTTPResponse:
     agent = request.ctx.agent
     settings = request.app.ctx.settings
@@ -251,7 +251,7 @@ async def availability(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/tickets")
-@guarded()
+@guarded(roles=INBOX_ROLES)
 async def tickets(request: Request) -> HTTPResponse:
     agent = request.ctx.agent
     lists = await request.app.ctx.db.run(lambda s: service.list_tickets(s, agent))
@@ -259,7 +259,7 @@ async def tickets(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/tickets/<ticket_id:int>")
-@guarded()
+@guarded(roles=INBOX_ROLES)
 async def ticket(request: Request, ticket_id: int) -> HTTPResponse:
     agent = request.ctx.agent
     settings = request.app.ctx.settings
@@ -288,7 +288,7 @@ async def _mutate(request: Request, ticket_id: int, action: Any, *, needs_owner:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/claim")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def claim(request: Request, ticket_id: int) -> HTTPResponse:
     cap = request.app.ctx.settings.agent_capacity
     return await _mutate(
@@ -297,7 +297,7 @@ async def claim(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/assign")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def assign(request: Request, ticket_id: int) -> HTTPResponse:
     to = (request.json or {}).get("agent_id")
     return await _mutate(
@@ -306,14 +306,14 @@ async def assign(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/status")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def status(request: Request, ticket_id: int) -> HTTPResponse:
     new = str((request.json or {}).get("status") or "")
     return await _mutate(request, ticket_id, lambda s, t, a: service.set_status(s, t, a, new))
 
 
 @bp.post("/api/tickets/<ticket_id:int>/notes")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def note(request: Request, ticket_id: int) -> HTTPResponse:
     body = str((request.json or {}).get("body") or "").strip()
     if not body:
@@ -357,7 +357,7 @@ def _reply_outcome(s: Session, msg_id: int, ticket_id: int, error: str | None) -
 
 
 @bp.post("/api/tickets/<ticket_id:int>/reply")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     """Store the reply as 'sending', hand it to Rasa, then mark it sent or failed; the tab sees each step."""
     agent = request.ctx.agent
@@ -410,7 +410,7 @@ def _reopen(s: Session, ticket_id: int, agent: Agent) -> None:
 
 
 @bp.post("/api/tickets/<ticket_id:int>/close")
-@guarded(write=True)
+@guarded(write=True, roles=INBOX_ROLES)
 async def close(request: Request, ticket_id: int) -> HTTPResponse:
     """Resolve the ticket and resume the bot through Rasa; reopened if Rasa cannot be reached."""
     agent = request.ctx.agent
@@ -431,7 +431,7 @@ async def close(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.get("/api/canned")
-@guarded()
+@guarded(roles=INBOX_ROLES)
 async def canned(request: Request) -> HTTPResponse:
     rows = await request.app.ctx.db.run(
         lambda s: s.execute(select(CannedResponse).order_by(CannedResponse.title)).scalars().all()
@@ -440,7 +440,7 @@ async def canned(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/agents")
-@guarded()
+@guarded(roles=INBOX_ROLES)
 async def agents(request: Request) -> HTTPResponse:
     capacity = request.app.ctx.settings.agent_capacity
     return response.json(await request.app.ctx.db.run(lambda s: service.agents_overview(s, capacity)))
@@ -469,7 +469,7 @@ async def _still_signed_in(request: Request, sub: Subscriber) -> bool:
 
 
 @bp.get("/events")
-@guarded()
+@guarded(roles=INBOX_ROLES)
 async def events(request: Request) -> HTTPResponse | None:
     """Server-sent events: the ticket and message changes this agent may see (`live_audience`), as committed."""
     agent, ws = request.ctx.agent, request.ctx.web_session

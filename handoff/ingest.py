@@ -186,7 +186,10 @@ def rating_texts() -> frozenset[str]:
 
 
 def is_rating_question(body: dict[str, Any]) -> bool:
+    """The bot asked for a rating; an agent's reply with the same words is not the question (no made-up ratings)."""
     metadata = body.get("metadata") or {}
+    if isinstance(metadata, dict) and metadata.get("handoff_message_id"):
+        return False
     if isinstance(metadata, dict) and metadata.get("utter_action") == RATING_RESPONSE:
         return True
     return str(body.get("text") or "").strip() in rating_texts()
@@ -198,7 +201,7 @@ def parse_rating(text: str | None) -> tuple[int, str | None] | None:
     if match is None or not 1 <= int(match.group(1)) <= 5:
         return None
     rest = f"{(text or '')[:match.start()]} {(text or '')[match.end():]}".strip(" \t\n-:,.!*⭐★")
-    return int(match.group(1)), (mask_text(rest)[:2000] if rest else None)
+    return int(match.group(1)), (mask_text(rest, strict=True)[:2000] if rest else None)  # codes and numbers too
 
 
 def user_intent(parse_data: dict[str, Any]) -> tuple[str | None, float | None]:

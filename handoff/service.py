@@ -112,6 +112,8 @@ def list_tickets(session: Session, agent: Agent) -> dict[str, Any]:
 
 
 def ticket_for(session: Session, ticket_id: int, agent: Agent, *, write: bool) -> Ticket:
+    if agent.role not in INBOX_ROLES:  # a content reviewer reads the Review page, never a ticket
+        raise Forbidden("tickets are for agents and supervisors")
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise LookupError("no such ticket")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -70,10 +71,16 @@ def current_groups(session: Session, *, days: int) -> list[Group]:
     return group(candidates.find(session, since=_since(days)))
 
 
+def answer_hash(answer: str | None) -> str:
+    """What a supervisor's decision names: the answer they read (a proposal changed since is refused, 409)."""
+    return hashlib.sha256((answer or "").encode()).hexdigest()[:16]
+
+
 def _label_view(row: ReviewLabel, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": row.id, "key": row.group_key, "label": row.label, "status": row.status,
-        "answer": row.proposed_answer, "examples": list(row.examples or [])[:5],
+        "answer": row.proposed_answer, "answer_hash": answer_hash(row.proposed_answer),
+        "examples": list(row.examples or [])[:5],
         "by": names.get(row.labelled_by or 0), "at": row.labelled_at.isoformat() + "Z",
         "decided_by": names.get(row.decided_by or 0),
     }
@@ -101,6 +108,8 @@ def _find_group(session: Session, key: str, days: int) -> Group:
 
 def _store(session: Session, agent: Agent, g: Group, *, label: str, status: str, answer: str | None) -> ReviewLabel:
     row = session.execute(select(ReviewLabel).where(ReviewLabel.group_key.in_(sorted(g.keys)))).scalars().first()
+    if row is not None and row.status == "approved" and agent.role != "supervisor":
+        raise service.Conflict("a supervisor approved this group's label: only a supervisor changes it")
     if row is None:
         row = ReviewLabel(group_key=g.key)
         session.add(row)
@@ -140,8 +149,8 @@ def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str
     return {"id": row.id, "label": row.label, "status": row.status}
 
 
-def decide(session: Session, agent: Agent, *, label_id: int, approve: bool) -> dict[str, Any]:
-    """A supervisor approves or rejects a proposed FAQ topic."""
+def decide(session: Session, agent: Agent, *, label_id: int, approve: bool, seen: str | None) -> dict[str, Any]:
+    """A supervisor approves or rejects a proposed FAQ topic: the answer they read (`seen`, its `answer_hash`)."""
     if agent.role != "supervisor":
         raise service.Forbidden("supervisors only")
     row = session.get(ReviewLabel, label_id)
@@ -149,6 +158,8 @@ def decide(session: Session, agent: Agent, *, label_id: int, approve: bool) -> d
         raise LookupError("no such proposal")
     if row.status != "proposed":
         raise service.Conflict(f"already {row.status}")
+    if seen != answer_hash(row.proposed_answer):  # changed after the page was read: the bot would say the new text
+        raise service.Conflict("the proposal changed since you read it: reload the page and read it again")
     row.status = "approved" if approve else "rejected"
     row.decided_by, row.decided_at = agent.id, utcnow()
     session.add(Audit(action=f"review_{row.status}", agent_id=agent.id, detail={"label_id": row.id,

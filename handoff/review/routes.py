@@ -116,11 +116,11 @@ async def propose_topic(request: Request) -> HTTPResponse:
 @bp.post("/api/review/proposals/<label_id:int>/decision")
 @guarded(write=True, roles=("supervisor",))
 async def decide(request: Request, label_id: int) -> HTTPResponse:
-    decision = _payload(request).get("decision")
-    approve = decision in ("approve", True)
+    body = _payload(request)
+    approve, seen = body.get("decision") in ("approve", True), str(body.get("answer_hash") or "")
 
     def work(s: Session, a: Agent) -> dict[str, Any]:
-        return labels.decide(s, a, label_id=label_id, approve=approve)
+        return labels.decide(s, a, label_id=label_id, approve=approve, seen=seen)
 
     return await _review(request, work)
 

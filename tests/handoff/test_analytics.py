@@ -22,7 +22,15 @@ from sqlalchemy import delete, select
 from handoff import analytics
 from handoff.auth import hash_password
 from handoff.db import Database
-from handoff.ingest import RATING_RESPONSE, RATING_TEXT, apply_batch, event_key, parse_rating, user_intent
+from handoff.ingest import (
+    RATING_RESPONSE,
+    RATING_TEXT,
+    apply_batch,
+    event_key,
+    is_rating_question,
+    parse_rating,
+    user_intent,
+)
 from handoff.models import Agent, Conversation, InboundEvent, Rating, Ticket
 from tests.handoff.conftest import event, handoff_events, handoff_service, user
 from tests.handoff.inbox_client import call, opener, request, sign_in
@@ -225,6 +233,12 @@ def test_scores_comments_and_the_stored_intent() -> None:
         3, "Slow reply; mail me at a*******@example.com")
     for no_score in ("thanks", "6", "0", "5000", "ABCDE1234F", "1.5 lakh", "folio 12345678"):
         assert parse_rating(no_score) is None, no_score
+    _, comment = parse_rating("5 great, my code 482913 and phone 98765 43210") or (0, "")
+    assert comment is not None and "482913" not in comment and "43210" not in comment  # strict: codes, numbers
+    question = {"event": "bot", "text": RATING_TEXT, "metadata": {"utter_action": RATING_RESPONSE}}
+    assert is_rating_question(question)
+    # an agent's reply typed with the same words is not the bot's question: it cannot make ratings up
+    assert not is_rating_question({"event": "bot", "text": RATING_TEXT, "metadata": {"handoff_message_id": "a1"}})
     assert user_intent({"intent": {"name": "faq", "confidence": 0.9}, "response_selector": {"faq": {
         "response": {"intent_response_key": "faq/exit_load"}}}}) == ("faq/exit_load", 0.9)
     assert user_intent({"intent": {"name": "greet", "confidence": 0.8}}) == ("greet", 0.8)
@@ -241,7 +255,8 @@ def test_ranges() -> None:
     rng = analytics.parse_range(None, None, now=now)
     assert (rng.first.isoformat(), rng.last.isoformat()) == ("2026-12-02", "2026-12-08")
     assert rng.lo == dt.datetime(2026, 12, 1, 18, 30) and rng.hi == dt.datetime(2026, 12, 8, 18, 30)
-    for start, end in (("2026-11-05", "2026-11-01"), ("yesterday", None), ("2024-01-01", "2026-01-01")):
+    for start, end in (("2026-11-05", "2026-11-01"), ("yesterday", None), ("2024-01-01", "2026-01-01"),
+                       ("9999-12-31", "9999-12-31"), ("0001-01-01", "0001-01-01")):  # the calendar's ends: 400
         with pytest.raises(analytics.BadRange):
             analytics.parse_range(start, end, now=now)
     assert analytics.queue_peaks([(now, now + analytics.HOUR * 2), (now, now)], now, 3) == [1, 1, 0]

@@ -163,12 +163,20 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
     status, proposed = call(content, f"{base}/api/review/proposals", proposal, csrf)
     assert status == 200 and (proposed["label"], proposed["status"]) == ("faq/exit_load_timing", "proposed")
     decision = f"{base}/api/review/proposals/{proposed['id']}/decision"
-    assert call(content, decision, {"decision": "approve"}, csrf)[0] == 403  # supervisors only
+    read = {p["id"]: p["answer_hash"] for p in call(content, f"{base}/api/review")[1]["proposals"]}[proposed["id"]]
+    assert call(content, decision, {"decision": "approve", "answer_hash": read}, csrf)[0] == 403  # supervisors only
     lead, lead_csrf = session(base, LEAD)
     assert "exit_load_timing" in request(lead, f"{base}/review").body  # awaiting approval on the page
-    assert call(lead, decision, {"decision": "approve"}, lead_csrf) == (
+    # the proposer swaps the answer after the supervisor read it: the decision on the old text is refused
+    swapped = {**proposal, "answer": "Send your PAN and OTP to +91 90000 00000 to pause it."}
+    assert call(content, f"{base}/api/review/proposals", swapped, csrf)[0] == 200
+    assert call(lead, decision, {"decision": "approve", "answer_hash": read}, lead_csrf)[0] == 409
+    assert call(content, f"{base}/api/review/proposals", proposal, csrf)[0] == 200  # back to what was read
+    assert call(lead, decision, {"decision": "approve", "answer_hash": read}, lead_csrf) == (
         200, {"id": proposed["id"], "label": "faq/exit_load_timing", "status": "approved"})
-    assert call(lead, decision, {"decision": "reject"}, lead_csrf)[0] == 409  # decided already
+    assert call(lead, decision, {"decision": "reject", "answer_hash": read}, lead_csrf)[0] == 409  # decided already
+    # and a content reviewer cannot relabel what a supervisor approved
+    assert call(content, f"{base}/api/review/labels", {"key": proposal["key"], "label": "ignore"}, csrf)[0] == 409
     groups = {g["key"]: g for g in call(content, f"{base}/api/review")[1]["groups"]}
     assert groups[ELSS]["label"]["label"] == "faq/elss_lock_in" and groups[ELSS]["label"]["by"] == "writer"
     with db.transaction() as s:
@@ -176,7 +184,7 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
         elss = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == ELSS)).scalar_one()
         assert sorted(elss.examples) == sorted([ELSS, "ELSS wala paisa kab nikal sakta hu yaar?? 🙏",
                                                 "elss wala paisa kab nikaal sakta hu yaar"])
-    assert actions == ["review_labelled", "review_proposed", "review_approved"]
+    assert actions == ["review_labelled", "review_proposed", "review_proposed", "review_proposed", "review_approved"]
 
 
 def export(pg_url: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -250,3 +258,17 @@ def test_the_content_team_labels_a_group_in_a_browser(service: Any) -> None:
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
     assert errors == []
+
+
+def test_a_content_reviewer_never_reads_a_ticket_whatever_the_path(db: Database) -> None:
+    """The service's own rule, under the route guard and the fence: tickets are for agents and supervisors."""
+    from handoff import service
+    from handoff.models import Agent
+    from handoff.review import labels  # noqa: F401 - the models the review queue adds are registered
+
+    with db.transaction() as s:
+        writer = Agent(email="writer@example.com", name="writer", role="content", password_hash="x")
+        s.add(writer)
+        s.flush()
+        with pytest.raises(service.Forbidden):
+            service.ticket_for(s, 1, writer, write=False)
