@@ -207,7 +207,6 @@ def create_app(settings: Settings | None = None, name: str = "handoff") -> Sanic
     app.register_listener(start, "before_server_start")
     app.register_listener(stop, "after_server_stop")
     app.register_middleware(security_headers, "response")
-    app.register_middleware(review_routes.fence, "request")  # content users: Review page only
     return app
 
 

@@ -212,9 +212,11 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/")
-@guarded(page=True, roles=INBOX_ROLES)
+@guarded(page=True)
 async def inbox_page(request: Request) -> HTTPResponse:
     agent, ws = request.ctx.agent, request.ctx.web_session
+    if agent.role not in INBOX_ROLES:
+        return response.redirect("/review")  # the content team's page
     html = request.app.ctx.templates.get_template("inbox.html").render(agent=agent, csrf=ws.csrf_token)
     return response.html(html)
 

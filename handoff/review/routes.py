@@ -1,5 +1,5 @@
-"""The Review page and its JSON API (content and supervisor roles), agents' flag API, and the fence that keeps
-content users out of tickets and transcripts.
+"""The Review page and its JSON API (content and supervisor roles), and agents' flag API. Content users are kept
+out of tickets and transcripts by the guard of every inbox route (roles) and by `service.ticket_for`.
 
 Sign-in, sessions and CSRF are the inbox's (handoff/inbox.py): the page's forms carry the session's CSRF token in
 a `csrf` field, API clients send `X-CSRF-Token`. A form post is answered with a redirect back to the page, a
@@ -15,31 +15,13 @@ from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
-from handoff import auth
-from handoff.guard import REFUSALS, guarded, json_error, refused, signed_in
+from handoff.guard import REFUSALS, guarded, json_error, refused
 from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent
 from handoff.review import labels
 
 bp = Blueprint("review")
 DEFAULT_DAYS = 28
 MAX_DAYS = 90
-# the inbox's ticket area: what a content user may not open (/api/me and /logout stay theirs too)
-TICKET_AREA = ("/api/tickets", "/api/canned", "/api/agents", "/api/audit", "/api/me/availability", "/events")
-
-
-async def fence(request: Request) -> HTTPResponse | None:
-    """Request middleware: a content user gets the Review page instead of the inbox, and 403 on its API."""
-    path = request.path
-    if not request.cookies.get(auth.COOKIE) or not (path == "/" or path.startswith(TICKET_AREA)):
-        return None
-    found = await signed_in(request)
-    if found is None or found[0].role in INBOX_ROLES:
-        return None
-    if path == "/":
-        return response.redirect("/review")
-    return json_error(403, "the content team works on the Review page, not on tickets")
-
-
 def _days(request: Request) -> int:
     raw = request.args.get("days") or (request.form.get("days") if request.form else None) or DEFAULT_DAYS
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,18 @@ def pg_url(postgres_url: str, run_id: str) -> Iterator[str]:
 @pytest.fixture
 def db(pg_url: str) -> Iterator[Database]:
     database = Database(pg_url)
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """Both databases ingest runs on: PostgreSQL (production) and SQLite (the embedded default)."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("db")
+        return
+    database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     database.open()
     yield database
     database.close()

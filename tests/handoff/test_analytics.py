@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -162,17 +161,6 @@ def assert_figures(data: dict[str, Any], ids: dict[str, int], tickets: dict[str,
 
 
 # ---- the figures, straight from the store (PostgreSQL and SQLite) -------------------------------------------
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "postgresql":
-        yield request.getfixturevalue("db")
-        return
-    database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
-    database.open()
-    yield database
-    database.close()
 
 
 def deliver(db: Database, batches: list[list[dict[str, Any]]]) -> list[int]:

@@ -4,8 +4,6 @@ batch is a no-op, a batch keeps each conversation's order, assignment is fair, r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -19,18 +17,6 @@ from handoff.models import Agent, Audit, Conversation, InboundEvent, Message, Ti
 from tests.handoff.conftest import event, handoff_events, user
 
 WA = "919812345678"
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """Both databases ingest runs on: PostgreSQL (production) and SQLite (the embedded default)."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("db")
-        return
-    database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
-    database.open()
-    yield database
-    database.close()
 
 
 def apply_all(db: Database, events: list[dict], **kwargs: object) -> list[BatchResult]:
