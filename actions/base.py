@@ -30,7 +30,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.api import AccountsClient, ApiUnavailable, get_client
-from actions.formatting import AGENT_BUTTON, button, capabilities
+from actions.formatting import AGENT_BUTTON, button, capabilities, match_folio
 from actions.handoff import REASON_SLOT
 from actions.sessions import Conversation, get_sessions
 from common.config import env_float
@@ -95,6 +95,10 @@ class Context:
 
     def say(self, text: str, buttons: list[dict[str, Any]] | None = None) -> None:
         self.dispatcher.utter_message(text=text, buttons=buttons or [])
+
+    def chosen_folio(self) -> str | None:
+        """The investor's folio the message named (by its last digits or in full), or None for all of them."""
+        return match_folio([f["number"] for f in self.investor.get("folios", [])], self.args.get("folio"))
 
 
 REGISTRY: dict[str, type[AccountAction]] = {}

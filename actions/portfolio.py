@@ -13,7 +13,6 @@ from actions.formatting import (
     folio_handle,
     folio_label,
     inr,
-    match_folio,
     short_scheme,
     signed_pct,
 )
@@ -35,8 +34,7 @@ class ActionCheckPortfolio(AccountAction):
     menu_title = "My portfolio"
 
     async def answer(self, ctx: Context) -> list[EventType]:
-        numbers = [f["number"] for f in ctx.investor.get("folios", [])]
-        folio = match_folio(numbers, ctx.args.get("folio"))
+        folio = ctx.chosen_folio()
         data = await ctx.client.portfolio(ctx.investor_id, folio)
         stale = " (last known values; live data is delayed)" if data.get("stale") else ""
         head = [

@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType
 
 from actions.api.accounts import idempotency_key
 from actions.base import AccountAction, Context, sender_mobile
-from actions.formatting import button, match_folio
+from actions.formatting import button
 from common.pii import mask_email
 
 KINDS = {"cas": "consolidated account statement (CAS)", "capital_gains": "capital gains statement",
@@ -37,8 +37,7 @@ class ActionRequestStatement(AccountAction):
                 button("Account statement", '/request_statement{"statement_type":"account_statement"}'),
             ])
             return []
-        numbers = [f["number"] for f in ctx.investor.get("folios", [])]
-        folio = match_folio(numbers, ctx.args.get("folio"))
+        folio = ctx.chosen_folio()
         # One request per investor, kind and folio per day: a repeat (by the investor or the network) gets the
         # same reference instead of a second e-mail.
         key = idempotency_key("statement", sender_mobile(ctx.tracker), kind, folio or "*", dt.date.today())

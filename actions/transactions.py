@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import EventType
 
 from actions.base import AccountAction, Context
-from actions.formatting import day, folio_label, inr, match_folio, short_scheme
+from actions.formatting import day, folio_label, inr, short_scheme
 
 KIND = {"purchase": "Purchase", "sip": "SIP", "redemption": "Redemption", "switch_in": "Switch in",
         "switch_out": "Switch out"}
@@ -16,8 +16,7 @@ class ActionTransactionHistory(AccountAction):
     menu_title = "My transactions"
 
     async def answer(self, ctx: Context) -> list[EventType]:
-        numbers = [f["number"] for f in ctx.investor.get("folios", [])]
-        folio = match_folio(numbers, ctx.args.get("folio"))
+        folio = ctx.chosen_folio()
         rows = (await ctx.client.transactions(ctx.investor_id, folio, limit=5)).get("transactions", [])
         if not rows:
             ctx.say("I found no transactions yet.")

@@ -16,29 +16,21 @@ import json
 import re
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import infra  # noqa: E402
+from bench.plans_support import AGENTS, conversations, scratch_database, transcripts  # noqa: E402
 from common.config import env_int  # noqa: E402
 
 FILL = [
-    "INSERT INTO agents (email, name, role, password_hash, available, created_at) SELECT 'agent' || g || "
-    "'@bench.example', 'Agent ' || g, 'agent', 'x', true, now() FROM generate_series(1, 20) g",
-    "INSERT INTO conversations (sender_id, slots, paused, created_at, updated_at, last_user_at) "
-    "SELECT (919000000000 + g)::text, '{}', false, now() - (g % 90) * interval '1 day' - (g % 1440) * interval "
-    "'1 minute', now(), now() FROM generate_series(1, :n) g",
-    "INSERT INTO messages (conversation_id, kind, text, intent, confidence, created_at, event_key) "
-    "SELECT c.id, CASE WHEN s % 2 = 0 THEN 'user' ELSE 'bot' END, 'line ' || s, CASE WHEN s % 2 = 1 THEN NULL "
-    "WHEN (c.id + s) % 9 = 0 THEN 'nlu_fallback' WHEN (c.id + s) % 3 = 0 THEN 'faq/topic_' || (c.id % 30) "
-    "ELSE 'intent_' || (c.id % 40) END, 0.9, c.created_at + s * interval '1 minute', md5(c.id || '-' || s) "
-    "FROM conversations c CROSS JOIN generate_series(0, 9) s",
+    AGENTS,
+    conversations("now() - (g % 90) * interval '1 day' - (g % 1440) * interval '1 minute'", "now()"),
+    transcripts("'line ' || s", "CASE WHEN s % 2 = 1 THEN NULL WHEN (c.id + s) % 9 = 0 THEN 'nlu_fallback' "
+                "WHEN (c.id + s) % 3 = 0 THEN 'faq/topic_' || (c.id % 30) ELSE 'intent_' || (c.id % 40) END"),
     "INSERT INTO tickets (conversation_id, status, reason, opened_at, assigned_agent_id, assigned_at, "
     "first_response_at, resolved_at) SELECT c.id, 'resolved', (ARRAY['asked_for_human', 'repeated_fallback', "
     "'complaint', 'account_api_down'])[1 + c.id % 4], c.created_at + interval '5 minutes', 1 + c.id % 20, "
@@ -97,19 +89,10 @@ def explain(engine: Any, label: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    from handoff.db import Database
     from handoff.ingest import RATING_TEXT
 
     n = env_int("BENCH_PLAN_CONVERSATIONS", 100_000)
-    schema = f"analytics_plans_{uuid.uuid4().hex[:6]}"
-    base = infra.postgres_url()
-    admin = create_engine(base, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
-    db = Database(url)
-    try:
-        db.open()
+    with scratch_database("analytics_plans") as (db, schema):
         started = time.monotonic()
         with db.engine.begin() as conn:  # type: ignore[union-attr]
             for statement in FILL:
@@ -128,11 +111,6 @@ def main() -> None:
                 conn.execute(text("ANALYZE"))
             results.update(explain(db.engine, f"with {', '.join(missing)}"))
         print(json.dumps({"conversations": n, "missing_indexes": missing, "plans": results}))
-    finally:
-        db.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

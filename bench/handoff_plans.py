@@ -13,28 +13,20 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import infra  # noqa: E402
+from bench.plans_support import AGENTS, conversations, scratch_database, transcripts  # noqa: E402
 from common.config import env_int  # noqa: E402
 
 FILL = [
-    "INSERT INTO agents (email, name, role, password_hash, available, created_at) SELECT 'agent' || g || "
-    "'@bench.example', 'Agent ' || g, 'agent', 'x', true, now() FROM generate_series(1, 20) g",
-    "INSERT INTO conversations (sender_id, slots, paused, created_at, updated_at, last_user_at) "
-    "SELECT (919000000000 + g)::text, '{}', false, now() - (g % 90) * interval '1 day', "
-    "now() - (g % 90) * interval '1 day', now() - (g % 90) * interval '1 day' FROM generate_series(1, :n) g",
-    "INSERT INTO messages (conversation_id, kind, text, intent, confidence, created_at, event_key) "
-    "SELECT c.id, CASE WHEN s % 2 = 0 THEN 'user' ELSE 'bot' END, 'line ' || s || ' of ' || c.sender_id, "
-    "'check_nav', 0.9, c.created_at + s * interval '1 minute', md5(c.id || '-' || s) "
-    "FROM conversations c CROSS JOIN generate_series(0, 9) s",
+    AGENTS,
+    conversations("now() - (g % 90) * interval '1 day'", "now() - (g % 90) * interval '1 day'"),
+    transcripts("'line ' || s || ' of ' || c.sender_id", "'check_nav'"),
     "INSERT INTO tickets (conversation_id, status, reason, opened_at, assigned_agent_id, resolved_at) "
     "SELECT c.id, CASE WHEN c.id % 10 = 0 AND c.id <= 4000 THEN 'open' ELSE 'resolved' END, 'asked_for_human', "
     "c.created_at, CASE WHEN c.id % 20 = 0 THEN 1 + c.id % 20 END, CASE WHEN c.id > 4000 THEN c.created_at END "
@@ -80,49 +72,32 @@ def queries(ticket_id: int, conversation_id: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    from handoff.db import Database
-
-    infra.require_postgres()
-    pg, n = infra.postgres_url(), env_int("BENCH_PLAN_CONVERSATIONS", 300_000)
-    schema = f"bench_plans_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{pg}{'&' if '?' in pg else '?'}options={quote(f'-csearch_path={schema}')}"
-    db = Database(url)
-    db.open()
+    n = env_int("BENCH_PLAN_CONVERSATIONS", 300_000)
     results: dict[str, Any] = {}
-    try:
-        with db.engine.begin() as conn:  # type: ignore[union-attr]
-            started = time.perf_counter()
-            for statement in FILL:
-                conn.execute(text(statement), {"n": n})
-            conn.execute(text("ANALYZE"))
-            counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608 - our tables
-                      for t in ("conversations", "messages", "tickets", "notes", "inbound_events")}
-            active = conn.execute(text("SELECT id, conversation_id FROM tickets WHERE status <> 'resolved' "
-                                       "ORDER BY id DESC LIMIT 1")).one()
-            print(f"rows: {counts} (filled in {time.perf_counter() - started:.0f} s)")
-            statements = queries(active.id, active.conversation_id)
-            statements["retention: delete 500 conversations (cascade), rolled back"] = (
-                "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE id > 5000 "
-                "ORDER BY id LIMIT 500)")
-            for name, sql in statements.items():
-                savepoint = conn.begin_nested()
-                plan = [row[0] for row in conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"))]
-                savepoint.rollback()
-                print(f"\n-- {name}\n{sql}\n" + "\n".join(plan))
-                total = next((line for line in plan if line.startswith("Execution Time")), "")
-                results[name] = {"execution_ms": float(total.split(":")[1].split()[0]) if total else None,
-                                 "seq_scan": any("Seq Scan" in line for line in plan)}
-    finally:
-        db.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_database("bench_plans") as (db, _schema), db.engine.begin() as conn:  # type: ignore[union-attr]
+        started = time.perf_counter()
+        for statement in FILL:
+            conn.execute(text(statement), {"n": n})
+        conn.execute(text("ANALYZE"))
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608 - our tables
+                  for t in ("conversations", "messages", "tickets", "notes", "inbound_events")}
+        active = conn.execute(text("SELECT id, conversation_id FROM tickets WHERE status <> 'resolved' "
+                                   "ORDER BY id DESC LIMIT 1")).one()
+        print(f"rows: {counts} (filled in {time.perf_counter() - started:.0f} s)")
+        statements = queries(active.id, active.conversation_id)
+        statements["retention: delete 500 conversations (cascade), rolled back"] = (
+            "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE id > 5000 "
+            "ORDER BY id LIMIT 500)")
+        for name, sql in statements.items():
+            savepoint = conn.begin_nested()
+            plan = [row[0] for row in conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"))]
+            savepoint.rollback()
+            print(f"\n-- {name}\n{sql}\n" + "\n".join(plan))
+            total = next((line for line in plan if line.startswith("Execution Time")), "")
+            results[name] = {"execution_ms": float(total.split(":")[1].split()[0]) if total else None,
+                             "seq_scan": any("Seq Scan" in line for line in plan)}
     print(json.dumps({"bench": "handoff_query_plans", "rows": counts, "queries": results}))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,10 @@ so a missing or malformed variable fails loudly with its name.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 # Placeholder secrets that are fine on a developer's laptop and refused anywhere else.
 DEV_PLACEHOLDERS = frozenset({"", "dev-secret", "dev-token", "changeme", "change-me"})
@@ -25,24 +29,22 @@ def env_str(name: str, default: str | None = None) -> str:
     return value
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: N, parse: Callable[[str], N], kind: str) -> N:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"environment variable {name} must be {kind}, got {raw!r}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from exc
+    return _env_number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool) -> bool:

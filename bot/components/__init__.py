@@ -4,4 +4,6 @@
 - `confidence`: temperature-scaled confidences and a fallback that also checks the FAQ topic's confidence.
 - `scope`: out-of-scope kinds folded into the taxonomy's `out_of_scope`, the kind kept for the scope reply.
 - `schemes`: scheme names with their plan and option, romanised when typed in Devanagari.
+- `base`: what the stateless ones share: `ConfigOnly` (built from the config alone), `RankingStep` (after an
+  intent classifier).
 """

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.base import RankingStep
 
 RESPONSE_SELECTOR = "response_selector"
 
@@ -47,31 +45,14 @@ def topic_prediction(message: Message, retrieval_intent: str) -> dict[str, Any]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class TemperatureCalibrator(GraphComponent, IntentClassifier):
+class TemperatureCalibrator(RankingStep):
     """Rescales the intent ranking and the FAQ-topic ranking with their fitted temperatures (see module doc)."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        return [IntentClassifier]
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         # ranking_length: FAQ topics kept in the output (DIET's and the selector's own ranking_length must be 0,
         # so that the rescaling sees every class; scope.ScopeKinds cuts the intent ranking after folding kinds)
         return {"intent_temperature": 1.0, "topic_temperature": 1.0, "retrieval_intent": "faq", "ranking_length": 10}
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TemperatureCalibrator:
-        return cls(config)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.base import ConfigOnly
 from bot.components.hinglish import DEVANAGARI, normalise_text
 
 SCHEME = "scheme"
@@ -54,18 +52,8 @@ def schemes(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class SchemeSpan(GraphComponent):
+class SchemeSpan(ConfigOnly):
     """Scheme entities with plan and option, one per span, romanised (see module docstring)."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SchemeSpan:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     ENTITIES,
     INTENT,
@@ -29,6 +25,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.base import RankingStep
 from bot.taxonomy import OUT_OF_SCOPE, SCOPE_KIND_ENTITY, SCOPE_KIND_PREFIX
 
 
@@ -48,29 +45,12 @@ def fold_kinds(ranking: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class ScopeKinds(GraphComponent, IntentClassifier):
+class ScopeKinds(RankingStep):
     """Folds `out_of_scope_<kind>` predictions into `out_of_scope` and adds the kind as an entity."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        return [IntentClassifier]
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"ranking_length": 10}  # intents kept in the output ranking, after folding
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> ScopeKinds:
-        return cls(config)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
