@@ -12,7 +12,7 @@ import pytest
 from aio_pika.exceptions import DeliveryError
 
 from handoff import topology
-from handoff.event_broker import AmqpSink, OutboxEventBroker
+from handoff.event_broker import AmqpSink, Outbox, OutboxEventBroker
 from tests.handoff.conftest import declare_topology
 
 
@@ -67,3 +67,21 @@ async def test_events_wait_in_the_outbox_until_rabbitmq_is_reachable(
         messages = by_partition[topology.partition_of(sender, partitions)]
         mine = [[e["text"] for e in events if e["sender_id"] == sender] for events in messages]
         assert [texts for texts in mine if texts] == [[f"m{i}" for i in range(6) if senders[i % 2] == sender]]
+
+
+def test_confirmed_events_are_forgotten_without_weakening_the_next_append(tmp_path: Path) -> None:
+    """`delete_through` skips its own fsync (a lost delete only resends, deduplicated by key); appends after it
+    are still synchronous=FULL, and the file reopened holds exactly what was not confirmed."""
+    path = str(tmp_path / "outbox.db")
+    outbox = Outbox(path)
+    outbox.append_many(["a", "b", "c"])
+    first, second, _ = (row_id for row_id, _ in outbox.peek(10))
+    outbox.delete_through(second)
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, for the next append
+    outbox.append("d")
+    assert len(outbox) == 2
+    outbox.close()
+    reopened = Outbox(path)
+    assert [body for _, body in reopened.peek(10)] == ["c", "d"] and len(reopened) == 2
+    assert first < second
+    reopened.close()
