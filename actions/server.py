@@ -60,11 +60,27 @@ def guard(request: Request, token: str, max_body: int) -> HTTPResponse | None:
     return None
 
 
+# Rasa's slot for the metadata of the message that started a session (rasa.shared.core.constants; the action
+# server's image has rasa-sdk only)
+SESSION_START_METADATA_SLOT = "session_started_metadata"
+
+
 def correlation_of(call: Any) -> str | None:
-    """The id of the investor message this action call answers (the WhatsApp message id on that channel)."""
-    tracker = call.get("tracker") if isinstance(call, dict) else None
-    latest = tracker.get("latest_message") if isinstance(tracker, dict) else None
-    return str(latest["message_id"]) if isinstance(latest, dict) and latest.get("message_id") else None
+    """The id of the investor message this action call answers (the WhatsApp message id on that channel).
+
+    `action_session_start` runs before Rasa logs the message that opened the session, so the tracker's latest
+    message is still the previous session's: the id comes from the message's metadata (`correlation_id`, set by
+    the channel), which Rasa hands to the session start in the `session_started_metadata` slot; None on a channel
+    that sets none, rather than the previous session's id."""
+    call = call if isinstance(call, dict) else {}
+    tracker = call.get("tracker") if isinstance(call.get("tracker"), dict) else {}
+    if call.get("next_action") == "action_session_start":
+        slots = tracker.get("slots") if isinstance(tracker.get("slots"), dict) else {}
+        metadata = slots.get(SESSION_START_METADATA_SLOT)
+        found = metadata.get("correlation_id") if isinstance(metadata, dict) else None
+        return str(found)[:128] if found else None
+    latest = tracker.get("latest_message")
+    return str(latest["message_id"])[:128] if isinstance(latest, dict) and latest.get("message_id") else None
 
 
 def create_app(token: str | None = None, max_body: int | None = None) -> Sanic:

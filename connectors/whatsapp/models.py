@@ -258,8 +258,10 @@ class InboundMessage:
         return ""
 
     def metadata(self) -> dict[str, Any]:
-        """UserMessage metadata: the WhatsApp facts the tracker, actions and agents may need."""
+        """UserMessage metadata: the WhatsApp facts the tracker, actions and agents may need, and the message's
+        correlation id under the channel-neutral key every service reads (docs/observability.md)."""
         meta: dict[str, Any] = {
+            "correlation_id": self.id,
             "whatsapp": {
                 "message_id": self.id,
                 "type": self.type,

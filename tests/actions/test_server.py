@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from actions.metrics import endpoint_label
+from actions.server import correlation_of
 from tests.e2e_support.stack import ACTION_TOKEN, AccountsApi, action_server_env, http_json, start_action_server
 from tests.support.processes import ServiceProcess, free_port
 
@@ -65,3 +66,13 @@ def test_endpoint_labels_never_carry_ids() -> None:
     assert endpoint_label("POST", "/v1/otp/a1b2c3/verify") == "POST /v1/otp/{id}/verify"
     assert endpoint_label("GET", "/v1/navs?q=x") == "GET /v1/navs"
 
+
+
+def test_a_session_start_is_logged_with_the_message_that_opened_the_session() -> None:
+    """Not the previous session's message, which is still the tracker's latest when the session starts."""
+    old = {"latest_message": {"message_id": "wamid.OLD"}}
+    opened = {"slots": {"session_started_metadata": {"correlation_id": "wamid.NEW"}}, **old}
+    assert correlation_of({"next_action": "action_session_start", "tracker": opened}) == "wamid.NEW"
+    assert correlation_of({"next_action": "action_session_start", "tracker": {"slots": {}, **old}}) is None
+    assert correlation_of({"next_action": "action_check_nav", "tracker": opened}) == "wamid.OLD"
+    assert correlation_of({"next_action": "action_check_nav", "tracker": "not a tracker"}) is None

@@ -102,6 +102,7 @@ def test_message_roundtrips_through_the_queue_format() -> None:
     meta_data = message.metadata()["whatsapp"]
     assert meta_data["type"] == "document" and meta_data["media"]["filename"] == "cas_statement.pdf"
     assert meta_data["transcript"] == "[document] cas_statement.pdf"
+    assert message.metadata()["correlation_id"] == "wamid.Q"  # the key every service reads, channel-neutral
 
 
 def test_other_fields_are_ignored_not_rejected() -> None:
