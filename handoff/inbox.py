@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.pii import CODE_RE, mask_text
+from common.pii import mask_codes, mask_text
 from handoff import auth, metrics, service
 from handoff.assignment import assign_waiting
 from handoff.guard import REFUSALS, guarded, json_error, signed_in
@@ -57,23 +56,6 @@ def client_address(request: Request) -> str:
 # A preview is cut after masking (service.ticket_summary); a code cut in two must not show its first digits.
 # TODO(handoff.service): mask codes before the cut there, then drop PREVIEW_CHARS and `cut`.
 PREVIEW_CHARS = 120
-_CUT_DIGITS_RE = re.compile(r"\d[\d -]*$")
-
-
-def _xs(match: re.Match[str]) -> str:
-    return re.sub(r"\d", "X", match.group(0))
-
-
-def mask_codes(text: str, *, cut: bool = False) -> str:
-    """Every digit of a one-time code (common.pii.CODE_RE, the one rule) becomes X; with `cut` (a truncated
-    preview) also a trailing run of digits, which may be the start of a code.
-
-    TODO(common.pii): move this beside CODE_RE as a public `mask_codes`; mask_text applies codes only with
-    strict=True (log lines), and agents must not see codes either."""
-    text = CODE_RE.sub(_xs, text)
-    return _CUT_DIGITS_RE.sub(_xs, text) if cut else text
-
-
 def agent_text(text: str | None) -> str:
     """A transcript line as agents see it: PII masked (common.pii) and one-time codes masked."""
     return mask_codes(mask_text(text or ""))

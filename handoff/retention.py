@@ -1,9 +1,12 @@
 """Retention: transcripts older than HANDOFF_RETENTION_DAYS are deleted, with their tickets and notes.
 
 A conversation is removed only when it has no unresolved ticket and nothing happened in it for the whole
-retention period. The audit trail is kept (it names tickets by id, never quotes the investor). Event keys
-(`inbound_events`, the redelivery check) are kept HANDOFF_EVENT_KEY_DAYS: at every event of every conversation
-they are the largest table, and a redelivery older than that is no longer expected.
+retention period. The audit trail is kept (it names tickets by id, never quotes the investor). The content
+team's review labels keep masked copies of investor messages (`review_labels.examples`): an example goes with
+the last message it was copied from, and a label left with no example goes altogether (its group key is
+investor text too), so neither the Review page nor the export (handoff/review/export.py) brings it back.
+Event keys (`inbound_events`, the redelivery check) are kept HANDOFF_EVENT_KEY_DAYS: at every event of every
+conversation they are the largest table, and a redelivery older than that is no longer expected.
 
 `purge` does one bounded chunk per transaction, so a large backlog never holds locks for long or grows one huge
 transaction; the caller repeats while `more`. On PostgreSQL one replica at a time purges (an advisory lock).
@@ -17,10 +20,22 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from handoff.models import Audit, Conversation, InboundEvent, LoginFailure, Ticket, WebSession, utcnow
+from handoff.models import (
+    Audit,
+    Conversation,
+    InboundEvent,
+    LoginFailure,
+    Message,
+    ReviewLabel,
+    Ticket,
+    WebSession,
+    utcnow,
+)
+from handoff.review.grouping import masked
 
 CONVERSATIONS_PER_CHUNK = 500
 KEYS_PER_CHUNK = 20_000
+IDS_PER_QUERY = 900  # bound parameters per IN (...): within SQLite's limit too
 _LOCK_ID = 0x68616E646F6666  # "handoff": pg_try_advisory_xact_lock's key for retention
 
 
@@ -29,6 +44,7 @@ class Purged:
     conversations: int
     event_keys: int
     more: bool
+    review_labels: int = 0  # labels that lost examples (or went) with their source messages
 
 
 def purge(
@@ -53,7 +69,10 @@ def purge(
     ).scalars().all()
     if old:
         session.execute(delete(Conversation).where(Conversation.id.in_(old)))  # messages/tickets/notes cascade
-        session.add(Audit(action="retention_purge", detail={"conversations": len(old), "days": retention_days}))
+    labels = purge_review_labels(session)
+    if old or labels:
+        session.add(Audit(action="retention_purge", detail={"conversations": len(old), "review_labels": labels,
+                                                            "days": retention_days}))
     key_cutoff = now - dt.timedelta(days=event_key_days)
     expired_keys = select(InboundEvent.key).where(InboundEvent.received_at < key_cutoff).limit(keys_per_chunk)
     keys = session.execute(
@@ -61,4 +80,37 @@ def purge(
     ).rowcount or 0
     session.execute(delete(WebSession).where(WebSession.expires_at < now))
     session.execute(delete(LoginFailure).where(LoginFailure.at < now - dt.timedelta(days=1)))
-    return Purged(len(old), keys, more=len(old) == conversations_per_chunk or keys == keys_per_chunk)
+    return Purged(len(old), keys, more=len(old) == conversations_per_chunk or keys == keys_per_chunk,
+                  review_labels=labels)
+
+
+def _existing(session: Session, ids: list[int]) -> dict[int, str]:
+    """Masked text of each message among `ids` that still exists."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        found.update((i, masked(t)) for i, t in session.execute(select(Message.id, Message.text)
+                                                                .where(Message.id.in_(chunk))).all())
+    return found
+
+
+def purge_review_labels(session: Session) -> int:
+    """Drop every label example whose source messages are all gone, and every label left without an example.
+
+    A label names the messages behind its examples (`message_ids`); an example stays while one of them still
+    exists and, masked as today, still reads the same. Returns how many labels changed or went."""
+    rows = session.execute(select(ReviewLabel)).scalars().all()
+    living = _existing(session, sorted({int(i) for row in rows for i in row.message_ids or []}))
+    changed = 0
+    for row in rows:
+        ids = [int(i) for i in row.message_ids or []]
+        if ids and all(i in living for i in ids):
+            continue
+        kept = [i for i in ids if i in living]
+        examples = [e for e in row.examples or [] if e in {living[i] for i in kept}]
+        if examples:
+            row.examples, row.message_ids = examples, [i for i in kept if living[i] in examples]
+        else:
+            session.delete(row)
+        changed += 1
+    return changed

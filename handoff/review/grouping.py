@@ -68,7 +68,6 @@ class Group:
     members: list[Candidate] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        texts = Counter(m.text for m in self.members)
         reasons = Counter(r for m in self.members for r in m.reasons)
         guesses: dict[str, list[float]] = {}
         for m in self.members:
@@ -79,16 +78,17 @@ class Group:
             "count": len(self.members),
             "first_seen": min(m.at for m in self.members).isoformat() + "Z",
             "last_seen": max(m.at for m in self.members).isoformat() + "Z",
-            "examples": [t for t, _ in texts.most_common(MAX_EXAMPLES)],
+            "examples": self.shown(),
             "reasons": dict(sorted(reasons.items())),
             "guesses": [
                 {"intent": name, "count": len(c), "confidence": round(sum(c) / len(c), 3)} for name, c in top
             ],
         }
 
-    def examples(self) -> list[str]:
-        """Distinct masked texts, most frequent first: what a label stores and the export writes."""
-        return [t for t, _ in Counter(m.text for m in self.members).most_common()]
+    def shown(self) -> list[str]:
+        """The distinct masked texts the page shows (the most frequent first, at most MAX_EXAMPLES): what a label
+        stores and the export writes. A text the reviewer was not shown is never labelled."""
+        return [t for t, _ in Counter(m.text for m in self.members).most_common(MAX_EXAMPLES)]
 
 
 def group(candidates: list[Candidate]) -> list[Group]:

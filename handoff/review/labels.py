@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from handoff import service
 from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent, Audit, Message, MessageFlag, ReviewLabel, Ticket, utcnow
 from handoff.review import candidates
-from handoff.review.grouping import Group, group
+from handoff.review.grouping import Group, group, masked
 
 CHOICES = Path(__file__).resolve().parent / "choices.json"
 IGNORE = "ignore"
@@ -76,11 +76,16 @@ def answer_hash(answer: str | None) -> str:
     return hashlib.sha256((answer or "").encode()).hexdigest()[:16]
 
 
+def shown_hash(texts: list[str]) -> str:
+    """What a label names: the set of examples the reviewer read (a group shown differently since is refused, 409)."""
+    return hashlib.sha256(json.dumps(sorted(texts), ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def _label_view(row: ReviewLabel, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": row.id, "key": row.group_key, "label": row.label, "status": row.status,
         "answer": row.proposed_answer, "answer_hash": answer_hash(row.proposed_answer),
-        "examples": list(row.examples or [])[:5],
+        "examples": [masked(e) for e in list(row.examples or [])[:5]],  # masked once more, as the export does
         "by": names.get(row.labelled_by or 0), "at": row.labelled_at.isoformat() + "Z",
         "decided_by": names.get(row.decided_by or 0),
     }
@@ -94,7 +99,9 @@ def queue(session: Session, *, days: int) -> dict[str, Any]:
     out = []
     for g in groups[:MAX_GROUPS]:
         row = next((labels[k] for k in sorted(g.keys) if k in labels), None)
-        out.append({**g.summary(), "label": _label_view(row, names) if row else None})
+        summary = g.summary()
+        out.append({**summary, "shown": shown_hash(summary["examples"]),
+                    "label": _label_view(row, names) if row else None})
     proposals = [_label_view(r, names) for r in labels.values() if r.status == "proposed"]
     return {"days": days, "groups": out, "total_groups": len(groups), "proposals": proposals, "choices": choices()}
 
@@ -106,7 +113,14 @@ def _find_group(session: Session, key: str, days: int) -> Group:
     raise LookupError("no such group in the review queue (reload the page)")
 
 
-def _store(session: Session, agent: Agent, g: Group, *, label: str, status: str, answer: str | None) -> ReviewLabel:
+def _store(session: Session, agent: Agent, g: Group, *, shown: str, label: str, status: str,
+           answer: str | None) -> ReviewLabel:
+    """The decision on exactly the examples the reviewer read, and the ids of the messages behind them."""
+    examples = g.shown()
+    if not shown:
+        raise Refused("name the examples you read (`shown`, as the page and GET /api/review give it)")
+    if shown != shown_hash(examples):
+        raise service.Conflict("the group changed since you read it: reload the page and read it again")
     row = session.execute(select(ReviewLabel).where(ReviewLabel.group_key.in_(sorted(g.keys)))).scalars().first()
     if row is not None and row.status == "approved" and agent.role != "supervisor":
         raise service.Conflict("a supervisor approved this group's label: only a supervisor changes it")
@@ -114,27 +128,30 @@ def _store(session: Session, agent: Agent, g: Group, *, label: str, status: str,
         row = ReviewLabel(group_key=g.key)
         session.add(row)
     row.label, row.status, row.proposed_answer = label, status, answer
-    row.examples = g.examples()
-    row.message_ids = sorted(m.message_id for m in g.members)
+    row.examples = examples
+    row.message_ids = sorted(m.message_id for m in g.members if m.text in examples)
     row.labelled_by, row.labelled_at, row.decided_by, row.decided_at = agent.id, utcnow(), None, None
     session.flush()
     session.add(Audit(action=f"review_{status}", agent_id=agent.id,
-                      detail={"label_id": row.id, "label": label, "messages": len(g.members)}))
+                      detail={"label_id": row.id, "label": label, "messages": len(row.message_ids)}))
     return row
 
 
-def assign(session: Session, agent: Agent, *, key: str, label: str, days: int) -> dict[str, Any]:
-    """A reviewer labels a group: an intent, `faq/<topic>`, `out_of_scope_<kind>` or `ignore`."""
+def assign(session: Session, agent: Agent, *, key: str, label: str, days: int, shown: str) -> dict[str, Any]:
+    """A reviewer labels the examples of a group they read (`shown`, its `shown_hash`): an intent, `faq/<topic>`,
+    `out_of_scope_<kind>` or `ignore`."""
     if agent.role not in REVIEW_ROLES:
         raise service.Forbidden("content team and supervisors only")
     if label not in allowed():
         raise Refused(f"unknown label {label!r}: pick an intent, an FAQ topic, an out-of-scope kind or ignore")
-    row = _store(session, agent, _find_group(session, key, days), label=label, status="labelled", answer=None)
+    row = _store(session, agent, _find_group(session, key, days), shown=shown, label=label, status="labelled",
+                 answer=None)
     return {"id": row.id, "label": row.label, "status": row.status}
 
 
-def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str, days: int) -> dict[str, Any]:
-    """A new FAQ topic with its answer, for a supervisor to approve."""
+def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str, days: int,
+            shown: str) -> dict[str, Any]:
+    """A new FAQ topic with its answer, for the examples of a group the reviewer read; a supervisor approves it."""
     if agent.role not in REVIEW_ROLES:
         raise service.Forbidden("content team and supervisors only")
     topic, answer = topic.strip().lower(), answer.strip()
@@ -145,7 +162,7 @@ def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str
     if not answer or len(answer) > MAX_ANSWER:
         raise Refused(f"write the answer (at most {MAX_ANSWER} characters)")
     g = _find_group(session, key, days)
-    row = _store(session, agent, g, label=f"faq/{topic}", status="proposed", answer=answer)
+    row = _store(session, agent, g, shown=shown, label=f"faq/{topic}", status="proposed", answer=answer)
     return {"id": row.id, "label": row.label, "status": row.status}
 
 
@@ -167,28 +184,42 @@ def decide(session: Session, agent: Agent, *, label_id: int, approve: bool, seen
     return {"id": row.id, "label": row.label, "status": row.status}
 
 
+def _flag_ticket(session: Session, msg: Message) -> int | None:
+    """The ticket whose transcript an investor line belongs to: its own (written while a person had the
+    conversation) or, for a line the bot answered, the handoff it led to (the next ticket of the conversation),
+    else the conversation's latest ticket."""
+    if msg.ticket_id is not None:
+        return int(msg.ticket_id)
+    later = session.execute(
+        select(Ticket.id).where(Ticket.conversation_id == msg.conversation_id, Ticket.opened_at >= msg.created_at)
+        .order_by(Ticket.opened_at, Ticket.id).limit(1)
+    ).scalar()
+    if later is not None:
+        return int(later)
+    latest = session.execute(select(Ticket.id).where(Ticket.conversation_id == msg.conversation_id)
+                             .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(1)).scalar()
+    return None if latest is None else int(latest)
+
+
 def flag(session: Session, agent: Agent, *, message_id: int) -> dict[str, Any]:
-    """An agent flags an investor message they can read (through a ticket of its conversation)."""
+    """An agent flags an investor message of a ticket they may read (`_flag_ticket`).
+
+    Every refusal is the same 404, whatever the id is (no message, not an investor's, another agent's ticket):
+    the answer must not tell an agent which ids are investor lines of conversations they cannot read."""
     if agent.role not in INBOX_ROLES:
         raise service.Forbidden("agents and supervisors only")
     msg = session.get(Message, message_id)
-    if msg is None or msg.kind != "user":
-        raise LookupError("no such investor message")
-    tickets = session.execute(select(Ticket.id).where(Ticket.conversation_id == msg.conversation_id)).scalars()
-    readable = False
-    for ticket_id in tickets:
-        try:
-            service.ticket_for(session, ticket_id, agent, write=False)
-            readable = True
-            break
-        except (LookupError, service.Forbidden):
-            continue
-    if not readable:
-        raise service.Forbidden("this conversation belongs to another agent")
+    ticket_id = _flag_ticket(session, msg) if msg is not None and msg.kind == "user" else None
+    try:
+        if ticket_id is None:
+            raise LookupError
+        service.ticket_for(session, ticket_id, agent, write=False)
+    except (LookupError, service.Forbidden):
+        raise LookupError("no such investor message in a ticket you can read") from None
     exists = session.execute(select(MessageFlag.id).where(MessageFlag.message_id == message_id,
                                                           MessageFlag.agent_id == agent.id)).first()
     if exists is None:
         session.add(MessageFlag(message_id=message_id, agent_id=agent.id))
-        session.add(Audit(action="message_flagged", agent_id=agent.id, ticket_id=msg.ticket_id,
+        session.add(Audit(action="message_flagged", agent_id=agent.id, ticket_id=ticket_id,
                           detail={"message_id": message_id}))
     return {"ok": True, "message_id": message_id}

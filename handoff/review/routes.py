@@ -15,6 +15,7 @@ from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
+from handoff import service
 from handoff.guard import REFUSALS, guarded, json_error, refused
 from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent
 from handoff.review import labels
@@ -22,6 +23,26 @@ from handoff.review import labels
 bp = Blueprint("review")
 DEFAULT_DAYS = 28
 MAX_DAYS = 90
+# What a form post's redirect may make the page say: `/review?error=<code>` names one of these fixed messages
+# (an unknown code says nothing), so a link cannot put words of its own on the page.
+ERRORS = {
+    "invalid": "That was not saved: pick a label from the list; a new topic is lowercase letters, digits and _ "
+               "(and not an existing one), with an answer of at most 1024 characters.",
+    "forbidden": "Your role may not do that.",
+    "conflict": "That was not saved: the group or the proposal changed, was decided, or a supervisor approved its "
+                "label since you read it. Read it again below.",
+    "not_found": "That group or proposal is no longer in the queue: read the page again below.",
+}
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, labels.Refused):
+        return "invalid"
+    if isinstance(exc, service.Forbidden):
+        return "forbidden"
+    return "conflict" if isinstance(exc, service.Conflict) else "not_found"
+
+
 def _days(request: Request) -> int:
     raw = request.args.get("days") or (request.form.get("days") if request.form else None) or DEFAULT_DAYS
     try:
@@ -36,13 +57,15 @@ def _payload(request: Request) -> dict[str, Any]:
     return dict(request.json or {}) if isinstance(request.json, dict) else {}
 
 
-def _answer(request: Request, result: dict[str, Any] | None, error: tuple[int, str] | None) -> HTTPResponse:
-    """A form post goes back to the page (with the error, if any); a JSON call gets JSON."""
+def _answer(request: Request, result: dict[str, Any] | None, error: Exception | None) -> HTTPResponse:
+    """A form post goes back to the page (with the error's code, if any); a JSON call gets JSON."""
     if request.form:
-        query = {"days": _days(request), **({"error": error[1]} if error else {})}
+        query = {"days": _days(request), **({"error": _error_code(error)} if error else {})}
         return response.redirect(f"/review?{urlencode(query)}", status=303)
+    if isinstance(error, labels.Refused):
+        return json_error(400, str(error))
     if error:
-        return json_error(*error)
+        return refused(error)
     return response.json(result)
 
 
@@ -51,10 +74,8 @@ async def _review(request: Request, work: Any) -> HTTPResponse:
     agent: Agent = request.ctx.agent
     try:
         result = await request.app.ctx.db.run(lambda s: work(s, s.get(Agent, agent.id)))
-    except labels.Refused as exc:
-        return _answer(request, None, (400, str(exc)))
-    except REFUSALS as exc:
-        return _answer(request, None, (refused(exc).status, str(exc)))
+    except (labels.Refused, *REFUSALS) as exc:
+        return _answer(request, None, exc)
     return _answer(request, result, None)
 
 
@@ -67,7 +88,7 @@ async def review_page(request: Request) -> HTTPResponse:
     days = _days(request)
     data = await request.app.ctx.db.run(lambda s: labels.queue(s, days=days))
     html = request.app.ctx.templates.get_template("review.html").render(
-        agent=agent, csrf=ws.csrf_token, error=str(request.args.get("error") or ""), **data
+        agent=agent, csrf=ws.csrf_token, error=ERRORS.get(str(request.args.get("error") or ""), ""), **data
     )
     return response.html(html)
 
@@ -83,16 +104,20 @@ async def review_queue(request: Request) -> HTTPResponse:
 @guarded(write=True, roles=REVIEW_ROLES)
 async def assign_label(request: Request) -> HTTPResponse:
     body, days = _payload(request), _days(request)
-    key, label = str(body.get("key") or ""), str(body.get("label") or "")
-    return await _review(request, lambda s, a: labels.assign(s, a, key=key, label=label, days=days))
+    key, label, shown = (str(body.get(k) or "") for k in ("key", "label", "shown"))
+    return await _review(request, lambda s, a: labels.assign(s, a, key=key, label=label, days=days, shown=shown))
 
 
 @bp.post("/api/review/proposals")
 @guarded(write=True, roles=REVIEW_ROLES)
 async def propose_topic(request: Request) -> HTTPResponse:
     body, days = _payload(request), _days(request)
-    key, topic, answer = (str(body.get(k) or "") for k in ("key", "topic", "answer"))
-    return await _review(request, lambda s, a: labels.propose(s, a, key=key, topic=topic, answer=answer, days=days))
+    key, topic, answer, shown = (str(body.get(k) or "") for k in ("key", "topic", "answer", "shown"))
+
+    def work(s: Session, a: Agent) -> dict[str, Any]:
+        return labels.propose(s, a, key=key, topic=topic, answer=answer, days=days, shown=shown)
+
+    return await _review(request, work)
 
 
 @bp.post("/api/review/proposals/<label_id:int>/decision")

@@ -58,3 +58,34 @@ def test_aadhaar_card_and_upi_handles_are_masked() -> None:
     for secret in ("1234 5678", "4111-1111-1111", "ramesh@", "ABCPK1234L"):
         assert secret not in masked, masked
     assert "9012" in masked and "r*****@okicici" in masked  # enough for the investor to recognise their own
+
+
+def test_strict_masking_takes_what_people_type_with_spaces() -> None:
+    """Found by the attack on the Review page: these reached it and the export as typed (strict masking)."""
+    typed = {
+        "folio 1234567/89 please": "folio XXX4567/89 please",
+        "PAN ABCDE 1234 F": "PAN ABXXXXX34F",
+        "pan abcde 1234 f or abcde1234f": "pan ABXXXXX34F or ABXXXXX34F",
+        "PAN ABCDE-1234-F": "PAN ABXXXXX34F",
+        "otp 4 8 2 9 1 3": "otp X X X X X X",
+        "otp 4-8-2-9-1-3": "otp X-X-X-X-X-X",
+        "otp 48 29 13.": "otp XX XX XX.",
+        "call 98 76 54 32 10": "call XXXXXX3210",
+        "call +91 98765 43210": "call +91 XXXXXX3210",
+        "call +91 98 76 54 32 10 or 987 654 3210": "call +91 XXXXXX3210 or XXXXXX3210",
+    }
+    for text, expected in typed.items():
+        assert mask_text(text, strict=True) == expected, text
+
+
+def test_strict_masking_still_leaves_dates_times_amounts_and_ids_in_log_lines() -> None:
+    lines = [
+        "at 2024-05-01 10:30:45, on 01/05/2024, 01-05-24 and 2024/05/01, 12 05 2024, 10:30 IST",
+        "sip of 5000, 60000 units, 12345 rupees, in March 2024 I asked, v1.2.3",
+        "ticket 42 message 1234567 req 3f2a1234-5678-9abc-def0-1234abcd5678 sha 9f86d081884c7d659a2feaa0c55ad015",
+        "wamid.HBgM123456AB took 0.912345 s, path /api/tickets/17/messages/1234567",
+    ]
+    for line in lines:
+        assert mask_text(line, strict=True) == line
+    assert mask_text("otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABCDE 1234 F, folio 1234567/89") == (
+        "otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABCDE 1234 F, folio 1234567/89")  # the default is unchanged

@@ -4,6 +4,7 @@ batch is a no-op, a batch keeps each conversation's order, assignment is fair, r
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -167,6 +168,42 @@ def test_retention_removes_old_transcripts_in_chunks_but_not_open_tickets(store:
         assert s.execute(select(func.count()).select_from(Message)).scalar_one() == 3
         actions = s.execute(select(Audit.action)).scalars().all()
     assert actions.count("retention_purge") == 2  # the audit trail records each chunk and keeps the rest
+
+
+def test_retention_takes_the_review_labels_copies_of_purged_messages(store: Database) -> None:
+    """A label keeps masked copies of investor messages: each goes with the last message it was copied from, and
+    a label left without any goes too; the export finds nothing of them (docs/security.md, the attack review)."""
+    from handoff.models import ReviewLabel
+    from handoff.review import export, labels
+
+    now = time.time() - 3600
+    apply_all(store, [user("919800000201", now, "elss wala paisa kab nikal sakta hu yaar", "nlu_fallback", 0.3),
+                      user("919800000202", now + 1, "ELSS wala paisa kab nikal sakta hu yaar??", "nlu_fallback", 0.3),
+                      user("919800000203", now + 2, "mera folio 1234567/89 band karo", "nlu_fallback", 0.3)])
+    with store.transaction() as s:
+        writer = Agent(email="writer@example.com", name="writer", role="content", password_hash="x")
+        s.add(writer)
+        s.flush()
+        for g in labels.queue(s, days=28)["groups"]:
+            label = "faq/elss_lock_in" if g["key"].startswith("elss") else "request_statement"
+            labels.assign(s, writer, key=g["key"], label=label, days=28, shown=g["shown"])
+    with store.transaction() as s:  # the first and the third investor's conversations expire
+        for conv in s.execute(select(Conversation).where(Conversation.sender_id != "919800000202")).scalars():
+            conv.updated_at = utcnow() - dt.timedelta(days=100)
+    with store.transaction() as s:
+        done = retention.purge(s, retention_days=90)
+    assert (done.conversations, done.review_labels) == (2, 2)
+    with store.transaction() as s:
+        kept = s.execute(select(ReviewLabel)).scalars().all()
+        survivor = s.execute(select(Message.id).where(Message.kind == "user")).scalar_one()
+        assert [(r.label, r.examples, r.message_ids) for r in kept] == [
+            ("faq/elss_lock_in", ["ELSS wala paisa kab nikal sakta hu yaar??"], [survivor])]
+        assert export.rows(s) == [("faq/elss_lock_in", "labelled", ["ELSS wala paisa kab nikal sakta hu yaar??"],
+                                   None)]
+        purges = [a.detail for a in s.execute(select(Audit).where(Audit.action == "retention_purge")).scalars()]
+    assert purges == [{"conversations": 2, "review_labels": 2, "days": 90}]
+    with store.transaction() as s:  # nothing more to take: the next run changes nothing
+        assert retention.purge(s, retention_days=90).review_labels == 0
 
 
 def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(store: Database) -> None:

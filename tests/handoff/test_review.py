@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
@@ -96,6 +97,11 @@ def groups_by_example(op: Any, base: str) -> dict[str, dict[str, Any]]:
     return {g["examples"][0]: g for g in body["groups"]}
 
 
+def shown(op: Any, base: str, key: str) -> str:
+    """What the page gives each group: the hash of the examples it shows (a label covers those only)."""
+    return str(next(g["shown"] for g in call(op, f"{base}/api/review")[1]["groups"] if g["key"] == key))
+
+
 def flag_the_handoff_message(base: str) -> None:
     """An agent opens the waiting ticket and flags the investor's message in it."""
     agent, csrf = session(base, AGENT)
@@ -156,9 +162,11 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
     status, body = call(content, labels_url, {"key": ELSS, "label": "faq/no_such_topic"}, csrf)
     assert status == 400 and "unknown label" in body["error"]
     assert call(content, labels_url, {"key": "never seen", "label": "greet"}, csrf)[0] == 404
-    status, body = call(content, labels_url, {"key": ELSS, "label": "faq/elss_lock_in"}, csrf)
+    status, body = call(content, labels_url, {"key": ELSS, "label": "faq/elss_lock_in",
+                                              "shown": shown(content, base, ELSS)}, csrf)
     assert status == 200 and body["status"] == "labelled"
-    proposal = {"key": "exit load kab lagta hai mere fund pe", "topic": "exit_load_timing",
+    exit_load = "exit load kab lagta hai mere fund pe"
+    proposal = {"key": exit_load, "topic": "exit_load_timing", "shown": shown(content, base, exit_load),
                 "answer": "Exit load applies when you redeem within the period in the scheme's offer document."}
     status, proposed = call(content, f"{base}/api/review/proposals", proposal, csrf)
     assert status == 200 and (proposed["label"], proposed["status"]) == ("faq/exit_load_timing", "proposed")
@@ -176,7 +184,8 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
         200, {"id": proposed["id"], "label": "faq/exit_load_timing", "status": "approved"})
     assert call(lead, decision, {"decision": "reject", "answer_hash": read}, lead_csrf)[0] == 409  # decided already
     # and a content reviewer cannot relabel what a supervisor approved
-    assert call(content, f"{base}/api/review/labels", {"key": proposal["key"], "label": "ignore"}, csrf)[0] == 409
+    relabel = {"key": proposal["key"], "label": "ignore", "shown": proposal["shown"]}
+    assert call(content, f"{base}/api/review/labels", relabel, csrf)[0] == 409
     groups = {g["key"]: g for g in call(content, f"{base}/api/review")[1]["groups"]}
     assert groups[ELSS]["label"]["label"] == "faq/elss_lock_in" and groups[ELSS]["label"]["by"] == "writer"
     with db.transaction() as s:
@@ -201,7 +210,8 @@ def test_export_is_masked_valid_and_refuses_evaluation_sentences(service: Any, p
     pii_key = next(g["key"] for e, g in groups.items() if e.startswith("My PAN"))
     for key, label in ((ELSS, "faq/elss_lock_in"), (pii_key, "request_statement"),
                        (EVALUATION_SENTENCE, "check_portfolio"), ("abe bata na yaar", "ignore")):
-        assert call(content, f"{base}/api/review/labels", {"key": key, "label": label}, csrf)[0] == 200
+        body = {"key": key, "label": label, "shown": shown(content, base, key)}
+        assert call(content, f"{base}/api/review/labels", body, csrf)[0] == 200
     out = tmp_path / "reviewed.yml"
     done = export(pg_url, out)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -272,3 +282,99 @@ def test_a_content_reviewer_never_reads_a_ticket_whatever_the_path(db: Database)
         s.flush()
         with pytest.raises(service.Forbidden):
             service.ticket_for(s, 1, writer, write=False)
+
+
+def test_a_label_covers_only_the_examples_the_reviewer_read(service: Any, db: Database) -> None:
+    """Found by the attack review: a label covered every example of the group, those the page did not show and
+    those that joined after the reviewer read it. Now it names what was read (`shown`) and stores only that."""
+    base = service.url
+    content, csrf = session(base, CONTENT)
+    read = shown(content, base, ELSS)  # three examples
+    variants = {"Elss wala paisa kab nikal sakta hu yaar.": 2, "ELSS WALA PAISA KAB NIKAL SAKTA HU YAAR": 2,
+                "elss wala paisa kab nikal sakta hu yaar!!": 1, "elss wala paisa kab nikal sakta hu yaar :)": 1}
+    texts = [t for t, n in variants.items() for _ in range(n)]
+    ingest(base, [user(f"9198000002{i:02d}", time.time() + i, t, "nlu_fallback", 0.3) for i, t in enumerate(texts)])
+    url = f"{base}/api/review/labels"
+    assert call(content, url, {"key": ELSS, "label": "faq/elss_lock_in", "shown": read}, csrf)[0] == 409
+    assert call(content, url, {"key": ELSS, "label": "faq/elss_lock_in"}, csrf)[0] == 400  # name what you read
+    with db.transaction() as s:
+        assert s.execute(select(ReviewLabel)).scalars().all() == []
+    group = next(g for g in call(content, f"{base}/api/review")[1]["groups"] if g["key"] == ELSS)
+    assert group["count"] == 9 and len(group["examples"]) == 5  # seven distinct texts, five shown
+    unseen = {ELSS, "ELSS wala paisa kab nikal sakta hu yaar?? 🙏", "elss wala paisa kab nikaal sakta hu yaar",
+              *variants} - set(group["examples"])
+    assert len(unseen) == 2
+    assert call(content, url, {"key": ELSS, "label": "faq/elss_lock_in", "shown": group["shown"]}, csrf)[0] == 200
+    with db.transaction() as s:
+        from handoff.models import Message
+
+        label = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == ELSS)).scalar_one()
+        assert label.examples == group["examples"] and not unseen & set(label.examples)
+        behind = s.execute(select(Message.text).where(Message.id.in_(label.message_ids))).scalars().all()
+        assert len(behind) == 7 and not unseen & set(behind)  # 2 + 2 + 1 + 1 + 1: the messages shown, no other
+
+
+def test_the_flag_api_answers_404_for_any_line_the_agent_cannot_read(db: Database) -> None:
+    """Found by the attack review: 403 against 404 told an agent which ids were investor lines of conversations
+    they cannot read, and any readable ticket of the conversation let them flag a line of another agent's."""
+    import datetime as dt
+
+    from handoff import service as handoff_service_rules
+    from handoff.models import Agent, Conversation, Message, Ticket, utcnow
+    from handoff.review import labels
+
+    t0 = utcnow() - dt.timedelta(hours=3)
+    with db.transaction() as s:
+        asha, ravi = (Agent(email=f"{n}@example.com", name=n, role="agent", password_hash="x")
+                      for n in ("asha", "ravi"))
+        conv = Conversation(sender_id="919800000031")
+        s.add_all([asha, ravi, conv])
+        s.flush()
+        first = Ticket(conversation_id=conv.id, status="resolved", assigned_agent_id=asha.id, opened_at=t0)
+        second = Ticket(conversation_id=conv.id, status="open", assigned_agent_id=ravi.id,
+                        opened_at=t0 + dt.timedelta(hours=1))
+        s.add_all([first, second])
+        s.flush()
+
+        def line(kind: str, ticket: Ticket | None, minutes: int) -> int:
+            msg = Message(conversation_id=conv.id, ticket_id=ticket.id if ticket else None, kind=kind, text="x",
+                          created_at=t0 + dt.timedelta(minutes=minutes))
+            s.add(msg)
+            s.flush()
+            return int(msg.id)
+
+        ids = {"before the first handoff": line("user", None, -1), "in asha's ticket": line("user", first, 5),
+               "bot line": line("bot", first, 6), "before ravi's ticket": line("user", None, 30),
+               "in ravi's ticket": line("user", second, 65)}
+        asha_id = asha.id
+
+    def flag(message_id: int) -> str:
+        with db.transaction() as s:
+            try:
+                labels.flag(s, s.get(Agent, asha_id), message_id=message_id)
+                return "flagged"
+            except handoff_service_rules.Forbidden:
+                return "403"
+            except LookupError as exc:
+                return f"404 {exc}"
+
+    answers = {what: flag(i) for what, i in ids.items()} | {"no such id": flag(999_999)}
+    assert answers["before the first handoff"] == answers["in asha's ticket"] == "flagged"
+    refusals = {answers[w] for w in ("bot line", "before ravi's ticket", "in ravi's ticket", "no such id")}
+    assert refusals == {"404 no such investor message in a ticket you can read"}  # one answer for all
+
+
+def test_the_review_page_says_only_its_own_error_messages(service: Any) -> None:
+    """Found by the attack review: `/review?error=` printed any text, so a link could put words on the page."""
+    base = service.url
+    content, csrf = session(base, CONTENT)
+    lure = "Your account is locked: send your PAN and OTP to +91 90000 00000"
+    for error in (lure, "conflict<script>", "__class__"):
+        page = request(content, f"{base}/review?{urlencode({'error': error})}").body
+        assert "Your account is locked" not in page and 'class="error"' not in page
+    from handoff.review.routes import ERRORS  # a code names one of these
+
+    assert ERRORS["not_found"] in request(content, f"{base}/review?error=not_found").body
+    form = urlencode({"csrf": csrf["X-CSRF-Token"], "days": 28, "key": ELSS, "label": "greet", "shown": "stale"})
+    page = request(content, f"{base}/api/review/labels", form=form.encode())  # a form post: back to the page
+    assert page.status == 200 and ERRORS["conflict"] in page.body

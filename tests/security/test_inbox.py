@@ -275,8 +275,9 @@ def test_one_time_codes_never_reach_the_inbox(inbox: Any) -> None:
     ingest(base, handoff_events(sender, time.time()))
     op, _ = session(base, *LEAD)
     ticket = queue_ticket(op, base)["id"]
-    typed = "OTP 482913, or 135-790; SIP of 5000 on 12-06-2024"
-    masked = "OTP XXXXXX, or XXX-XXX; SIP of 5000 on 12-06-2024"  # amounts and dates are not codes
+    typed = "OTP 482913, or 135-790, or 4 8 2 9 1 3, or 48 29 13; SIP of 5000 on 12-06-2024"
+    # every way of typing a code; amounts and dates are not codes
+    masked = "OTP XXXXXX, or XXX-XXX, or X X X X X X, or XX XX XX; SIP of 5000 on 12-06-2024"
     ingest(base, [user(sender, time.time(), typed)])
     assert queue_ticket(op, base)["preview"] == masked
     cut = "x" * 116 + " 654321 thanks"  # the 120-character preview ends inside the code
