@@ -53,9 +53,14 @@ def build_stack(
     names: dict[str, str],
     credentials: str,
     rasa_env: dict[str, str] | None = None,
+    broker_amqp_url: str | None = None,
     **handoff_env: str,
 ) -> Stack:
-    """Create (not start) the three processes; Rasa keeps its tracker in SQLite so it survives kill -9."""
+    """Create (not start) the three processes; Rasa keeps its tracker in SQLite so it survives kill -9.
+
+    `broker_amqp_url` is the URL Rasa's event broker publishes to (default `amqp_url`, which the handoff service
+    consumes from): a fault test gives it a TCP forwarder's URL (tests/support/forwarder.py) to cut RabbitMQ off
+    from Rasa only, without stopping the shared broker."""
     rasa_port, actions_port = free_port(), free_port()
     handoff = handoff_service(
         "handoff-e2e", database_url=pg_url, amqp_url=amqp_url, names=names,
@@ -72,7 +77,7 @@ def build_stack(
   db: {tmp / 'tracker.db'}
 event_broker:
   type: handoff.event_broker.OutboxEventBroker
-  url: {amqp_url}
+  url: {broker_amqp_url or amqp_url}
   exchange_name: {names['exchange']}
   partitions: {names['partitions']}
   outbox_path: {outbox}

@@ -103,8 +103,13 @@ async def test_idempotency_key_and_slow_success_never_duplicate(settings: WhatsA
         with pytest.raises(OutcomeUnknown):  # timed out, but Meta (the simulator) will accept it
             await graph.send(wa.text_messages(TO, "slow")[0], key="in-2:1")
         assert (await graph.send(wa.text_messages(TO, "slow")[0], key="in-2:1")).duplicate
-        await asyncio.sleep(1.0)
-        bodies = [r["payload"]["text"]["body"] for r in await sim.outbound(TO)]
+        # The timed-out call reaches the simulator's records once its 800 ms are over. Nothing can follow it: an
+        # unknown outcome is never retried, the second send was refused locally, and the simulator counts a
+        # Graph request as it arrives, before the delay -- so two requests once "slow" is there is final.
+        deadline = asyncio.get_running_loop().time() + 30
+        while "slow" not in (bodies := [r["payload"]["text"]["body"] for r in await sim.outbound(TO)]):
+            assert asyncio.get_running_loop().time() < deadline, f"the slow message never arrived: {bodies}"
+            await asyncio.sleep(0.05)
         assert bodies == ["once", "slow"]
         assert (await sim.call("GET", "/_sim/stats"))["graph_requests"] == 2
     finally:

@@ -36,18 +36,28 @@ async def _purge(prefix: str, amqp_url: str, redis_url: str):  # type: ignore[no
     await purge_prefix(prefix, amqp_url, redis_url)
 
 
+async def wait_reply(sim: Sim, wa_id: str, body: str, timeout: float = 30.0) -> list[str]:
+    """Poll until the simulator holds the reply `body` to `wa_id`; every reply body to `wa_id` by then.
+
+    A barrier for negative checks: one investor's messages are one partition's, handled one at a time in queue
+    order (prefetch 1, single active consumer; connectors/whatsapp/intake.py), and a message is in the queue
+    once its webhook was answered (publisher confirms). So once the reply to the last message sent is there,
+    anything queued before it -- a duplicate of an earlier delivery included -- was handled and replied to."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        bodies = [r["payload"]["text"]["body"] for r in await sim.outbound(wa_id)]
+        if body in bodies:
+            return bodies
+        assert asyncio.get_running_loop().time() < deadline, f"no {body!r} for {wa_id}: {bodies}"
+        await asyncio.sleep(0.05)
+
+
 async def test_durable_roundtrip_dedupe_and_order(durable: ChannelServer, sim: Sim) -> None:
     await sim.send(meta.INVESTOR, text="one", duplicate=2)
     for text in ("two", "three"):
         await sim.send(meta.INVESTOR, text=text)
-    replies = await sim.wait_outbound(3, meta.INVESTOR)
-    await asyncio.sleep(0.3)
-    assert [r["payload"]["text"]["body"] for r in await sim.outbound(meta.INVESTOR)] == [
-        "echo: one",
-        "echo: two",
-        "echo: three",
-    ]
-    assert len(replies) == 3
+    # A duplicate "one" would have been queued before "two" (wait_reply's docstring): conclusive at "echo: three".
+    assert await wait_reply(sim, meta.INVESTOR, "echo: three") == ["echo: one", "echo: two", "echo: three"]
 
 
 async def test_read_receipt_once_the_message_is_safe_even_before_rasa_takes_it(
@@ -170,19 +180,28 @@ async def test_a_replica_joining_under_load_takes_its_share_in_order_exactly_onc
                 await asyncio.sleep(0.05)
 
         load = asyncio.gather(*(converse(w) for w in investors))
-        await asyncio.sleep(0.2)  # a is busy with every partition ...
+        # a is busy with every partition (it has handled a message: a condition, not a fixed 0.2 s) ...
+        while not a.bot.received and not load.done():  # noqa: ASYNC110 (EchoBot has no event to await)
+            await asyncio.sleep(0.01)
         b = await serve_channel(settings, EchoBot(delay=0.05, active=active))  # ... when b joins
         await load
-        replies = await sim.wait_outbound(len(investors) * rounds, timeout=30)
-        await asyncio.sleep(0.5)  # a duplicate would arrive now
-        keys = [r["payload"]["biz_opaque_callback_data"] for r in await sim.outbound()]
-        assert len(keys) == len(set(keys)) == len(investors) * rounds, "lost or duplicated replies"
+        # One last message per investor, after everything else (wait_reply's docstring): once each has its reply,
+        # every message before it was handled and acknowledged, or returned to its queue's head and handled again
+        # -- a duplicate would be among the replies by then.
+        for wa_id in investors:
+            await sim.send(wa_id, text=f"{wa_id}-last")
+        for wa_id in investors:
+            await wait_reply(sim, wa_id, f"echo: {wa_id}-last")
+        replies = await sim.outbound()
+        keys = [r["payload"]["biz_opaque_callback_data"] for r in replies]
+        assert len(keys) == len(set(keys)) == len(investors) * (rounds + 1), "lost or duplicated replies"
+        script = [f"{n}" for n in range(rounds)] + ["last"]
         for wa_id in investors:
             mine = [r["payload"]["text"]["body"] for r in replies if r["wa_id"] == wa_id]
-            assert mine == [f"echo: {wa_id}-{n}" for n in range(rounds)]
+            assert mine == [f"echo: {wa_id}-{n}" for n in script]
         # Handed over between two messages, never during one: no investor ever had two messages in flight.
         assert a.bot.max_active_per_sender <= 1 and b.bot.max_active_per_sender <= 1
-        assert texts_by_investor([a.bot, b.bot]) == {w: [f"{w}-{n}" for n in range(rounds)] for w in investors}
+        assert texts_by_investor([a.bot, b.bot]) == {w: [f"{w}-{n}" for n in script] for w in investors}
         assert b.bot.received, "the new replica never became active on any partition"
         await settled(a, b)
         assert set(b.channel.intake.status()["owned"]) == {
@@ -282,10 +301,11 @@ async def test_gateway_process_accepts_and_a_replica_answers(
         await sim.reset(f"http://127.0.0.1:{port}/webhooks/whatsapp/webhook")
         result = await sim.send(meta.INVESTOR, text="via the gateway", duplicate=2)
         assert result["status"] == 200
-        replies = await sim.wait_outbound(1, meta.INVESTOR)
-        await asyncio.sleep(0.3)
-        assert [r["payload"]["text"]["body"] for r in await sim.outbound(meta.INVESTOR)] == ["echo: via the gateway"]
-        assert len(replies) == 1
+        # A duplicate would have been queued before this one (wait_reply's docstring): conclusive at its reply.
+        assert (await sim.send(meta.INVESTOR, text="and after it"))["status"] == 200
+        assert await wait_reply(sim, meta.INVESTOR, "echo: and after it") == [
+            "echo: via the gateway", "echo: and after it"
+        ]
     finally:
         gateway.stop()
         await close_channel(replica)

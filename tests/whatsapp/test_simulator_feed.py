@@ -26,6 +26,17 @@ async def follow(sim: Sim, query: str, into: list[dict[str, Any]], ready: asynci
                         status.set()
 
 
+async def until(condition: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+def out_records(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["record"] for e in events if e.get("event") == "record" and e["record"]["direction"] == "out"]
+
+
 async def test_feed_filtered_to_replies_carries_only_replies(embedded: ChannelServer, sim: Sim) -> None:
     everything: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
@@ -44,7 +55,15 @@ async def test_feed_filtered_to_replies_carries_only_replies(embedded: ChannelSe
         assert before <= sent["sent_at"] <= time.time()
         await sim.wait_outbound(1, "919811100001")
         await asyncio.wait_for(status.wait(), 10)
-        await asyncio.sleep(0.3)  # the reply's own statuses (sent, delivered) follow it
+        # The reply's own statuses (sent, delivered) follow it: seen on the full feed, they were published ...
+        await until(lambda: out_records(everything), "the full feed never carried the reply")
+        reply_id = out_records(everything)[0]["id"]
+        await until(lambda: {"event": "status", "id": reply_id, "status": "delivered"} in everything,
+                    "the reply was never delivered")
+        # ... so the filtered feed was offered them before a second reply (each subscriber's queue is in publish
+        # order): once that reply is in, a status the filter let through would be too.
+        assert (await sim.send("919811100001", text="again"))["status"] == 200
+        await until(lambda: len(replies) >= 2, f"the filtered feed carried {len(replies)} replies, not 2")
     finally:
         for task in tasks:
             task.cancel()
