@@ -83,20 +83,24 @@ def handoff_reason(tracker: Tracker) -> str:
     return "asked_for_human"
 
 
-def parse_hours(spec: str) -> tuple[set[int], dt.time, dt.time]:
-    """`Mon-Sat 09:00-18:00` -> ({0..5}, 09:00, 18:00), in IST."""
+def parse_hours(spec: str) -> tuple[set[int], int, int]:
+    """`Mon-Sat 09:00-18:00` -> ({0..5}, 540, 1080): the days and the minutes of the day, in IST. The end may be
+    24:00 (`Mon-Sun 00:00-24:00`: a desk staffed round the clock)."""
     match = re.fullmatch(r"\s*(\w{3})-(\w{3})\s+(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})\s*", spec)
-    if not match:
+    if not match or match[1].lower() not in DAYS or match[2].lower() not in DAYS:
         raise ValueError(f"HANDOFF_BUSINESS_HOURS must look like 'Mon-Sat 09:00-18:00', got {spec!r}")
+    start, end = int(match[3]) * 60 + int(match[4]), int(match[5]) * 60 + int(match[6])
+    if int(match[4]) > 59 or int(match[6]) > 59 or not 0 <= start < end <= 24 * 60:
+        raise ValueError(f"HANDOFF_BUSINESS_HOURS: the hours must run forward within one day, got {spec!r}")
     first, last = DAYS.index(match[1].lower()), DAYS.index(match[2].lower())
     days = set(range(first, last + 1)) if first <= last else set(range(first, 7)) | set(range(0, last + 1))
-    return days, dt.time(int(match[3]), int(match[4])), dt.time(int(match[5]), int(match[6]))
+    return days, start, end
 
 
 def within_hours(spec: str, now: dt.datetime | None = None) -> bool:
     days, start, end = parse_hours(spec)
     local = (now or dt.datetime.now(dt.timezone.utc)).astimezone(IST)
-    return local.weekday() in days and start <= local.time() < end
+    return local.weekday() in days and start <= local.hour * 60 + local.minute < end
 
 
 def describe_hours(spec: str) -> str:
@@ -105,11 +109,14 @@ def describe_hours(spec: str) -> str:
     # The run of days may wrap past Sunday ("Sat-Tue"): it starts at the day whose eve is not in it.
     first = next((d for d in sorted(days) if (d - 1) % 7 not in days), 0)
     last = (first + len(days) - 1) % 7
+    if (start, end) == (0, 24 * 60):
+        return f"{names[first]}-{names[last]}, round the clock"
 
-    def clock(t: dt.time) -> str:
-        hour = t.hour % 12 or 12
-        suffix = "am" if t.hour < 12 else "pm"
-        return f"{hour}{':%02d' % t.minute if t.minute else ''} {suffix}"
+    def clock(minutes: int) -> str:
+        hour, minute = divmod(minutes, 60)
+        if hour == 24:
+            return "midnight"
+        return f"{hour % 12 or 12}{':%02d' % minute if minute else ''} {'am' if hour < 12 else 'pm'}"
 
     return f"{names[first]}-{names[last]}, {clock(start)} to {clock(end)} IST"
 

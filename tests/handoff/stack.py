@@ -99,7 +99,7 @@ event_broker:
         [str(VENV_BIN / "python"), "-m", "actions.server", "-p", str(actions_port)],
         f"http://127.0.0.1:{actions_port}/health",
         env={"ACTION_SERVER_TOKEN": ACTION_TOKEN, "HANDOFF_URL": handoff.url, "HANDOFF_INTERNAL_TOKEN": INTERNAL_TOKEN,
-             "HANDOFF_BUSINESS_HOURS": "Mon-Sun 00:00-23:59"},
+             "HANDOFF_BUSINESS_HOURS": "Mon-Sun 00:00-24:00"},
         startup_timeout=120,
     )
     return Stack(rasa, actions, handoff, f"http://127.0.0.1:{rasa_port}", outbox)

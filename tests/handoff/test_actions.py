@@ -58,7 +58,7 @@ def test_business_hours_in_ist() -> None:
 
 async def test_handoff_pauses_even_when_the_handoff_service_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")  # nothing listens: no queue position to give
-    monkeypatch.setenv("HANDOFF_BUSINESS_HOURS", "Mon-Sun 00:00-23:59")
+    monkeypatch.setenv("HANDOFF_BUSINESS_HOURS", "Mon-Sun 00:00-24:00")
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff().run(dispatcher, tracker([user("talk_to_agent")]), {})
     assert [(e["event"], e.get("name")) for e in events] == [
