@@ -21,6 +21,7 @@ BENCH_SECONDS (8), BENCH_PUBLISHERS (2), BENCH_REPLICAS (1,2), BENCH_OUTBOX_DIR 
 outboxes on this machine's disk, which RabbitMQ and PostgreSQL fsync to as well; /dev/shm takes them off it).
 Needs RabbitMQ, Redis and PostgreSQL (common.infra defaults). Last line: JSON figures. Exit 0 when the targets
 hold (>= 1,000 events/s into one replica, p99 < 500 ms at 200 messages/s, nothing lost or duplicated).
+Draws p50/p99 against the rate to reports/bench/handoff_latency.png (`--chart <saved output>` redraws it).
 """
 
 from __future__ import annotations
@@ -459,7 +460,37 @@ def report(result: dict[str, Any]) -> str:
             f"frames repeated {result['frames_repeated']}")
 
 
+CHART = Path(__file__).resolve().parents[1] / "reports" / "bench" / "handoff_latency.png"
+
+
+def chart(results: list[dict[str, Any]], path: Path = CHART) -> None:
+    """Inbox visibility p50 and p99 against the investor-message rate, one line pair per replica count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for result, color in zip(results, ("#2b7bb9", "#d95f02", "#1b9e77"), strict=False):
+        steps = [s for s in result["steps"] if s["p99_ms"] is not None]
+        rates = [s["rate_msgs_per_s"] for s in steps]
+        label = f"{result['replicas']} replica{'s' if result['replicas'] > 1 else ''}"
+        ax.plot(rates, [s["p99_ms"] for s in steps], "o-", color=color, label=f"{label}: p99")
+        ax.plot(rates, [s["p50_ms"] for s in steps], "o--", color=color, alpha=0.6, label=f"{label}: p50")
+    ax.axhline(TARGET_P99_MS, color="black", linestyle=":", label="p99 target")
+    ax.set_xlabel("investor messages per second (6 events each, a tenth handed over)")
+    ax.set_ylabel("publish() to the agents' tabs (ms)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--chart":  # redraw from a saved last line
+        chart(json.loads(Path(sys.argv[2]).read_text().strip().splitlines()[-1])["results"])
+        return 0
     if len(sys.argv) == 3 and sys.argv[1] == "--publisher":
         return publisher_main(sys.argv[2])
     infra.require_rabbitmq()
@@ -474,6 +505,8 @@ def main() -> int:
           and all(r["at_200"]["p99_ms"] is not None and r["at_200"]["p99_ms"] < TARGET_P99_MS for r in results)
           and all(r["events_lost"] == r["lines_duplicated"] == r["conversations_out_of_order"]
                   == r["frames_repeated"] == 0 and all(not s["missing"] for s in r["steps"]) for r in results))
+    chart(results)
+    print(f"latency chart: {CHART}", file=sys.stderr)
     print(json.dumps({"bench": "handoff_scale", "path": "outbox broker -> RabbitMQ partitions -> handoff replicas "
                       "-> PostgreSQL -> agents' SSE tabs (Redis pub/sub between replicas)",
                       "targets": {"events_per_s_one_replica": TARGET_EVENTS_PER_S, "p99_ms_at_200": TARGET_P99_MS},
