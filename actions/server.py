@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse
 from actions import metrics
 from actions.sessions import get_sessions
 from common.config import env_int, env_secret, env_str
-from common.logs import configure_logging, set_correlation_id
+from common.logs import clean_correlation_id, configure_logging, set_correlation_id
 from common.metrics import serve_metrics
 
 logger = logging.getLogger(__name__)
@@ -77,10 +77,23 @@ def correlation_of(call: Any) -> str | None:
     if call.get("next_action") == "action_session_start":
         slots = tracker.get("slots") if isinstance(tracker.get("slots"), dict) else {}
         metadata = slots.get(SESSION_START_METADATA_SLOT)
-        found = metadata.get("correlation_id") if isinstance(metadata, dict) else None
-        return str(found)[:128] if found else None
+        return clean_correlation_id(metadata.get("correlation_id") if isinstance(metadata, dict) else None)
     latest = tracker.get("latest_message")
-    return str(latest["message_id"])[:128] if isinstance(latest, dict) and latest.get("message_id") else None
+    return clean_correlation_id(latest.get("message_id") if isinstance(latest, dict) else None)
+
+
+def malformed(call: Any) -> str | None:
+    """What is wrong with an action call's shape (rasa-sdk would fail on it with a 500), or None."""
+    if not isinstance(call, dict):
+        return "the body is not an object"
+    tracker = call.get("tracker")
+    if not isinstance(call.get("next_action"), str):
+        return "next_action must be a string"
+    if not isinstance(tracker, dict) or not isinstance(tracker.get("sender_id"), str):
+        return "tracker must be an object with a sender_id"
+    if not isinstance(call.get("domain", {}), dict) or not isinstance(call.get("version", ""), str | None):
+        return "domain must be an object and version a string"
+    return None
 
 
 def create_app(token: str | None = None, max_body: int | None = None) -> Sanic:
@@ -93,7 +106,10 @@ def create_app(token: str | None = None, max_body: int | None = None) -> Sanic:
     @app.on_request
     async def authenticate(request: Request) -> HTTPResponse | None:
         refused = guard(request, token, limit)
-        if refused is None and request.path == "/webhook":
+        if refused is None and request.path == "/webhook" and request.method == "POST":
+            problem = malformed(request.json)
+            if problem:
+                return _refuse(400, f"malformed action call: {problem}", "malformed")
             set_correlation_id(correlation_of(request.json))
             call = request.json if isinstance(request.json, dict) else {}
             action = str(call.get("next_action"))[:80]

@@ -34,6 +34,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -51,9 +52,21 @@ DEFAULT_LEVEL = "INFO"
 SANIC_LOGGERS = ("sanic.root", "sanic.error", "sanic.access")
 
 
+# What a correlation id may look like: a WhatsApp message id (`wamid.` + base64), a UUID or hex id of ours. Ids
+# come from callers (an action call's tracker, an event's metadata); anything else is dropped, not logged, so a
+# caller cannot put PII, line breaks or megabytes into every line (or into an X-Correlation-Id header).
+CORRELATION_ID_RE = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
+
+
+def clean_correlation_id(value: object) -> str | None:
+    """`value` if it has the shape of a correlation id, else None."""
+    return value if isinstance(value, str) and CORRELATION_ID_RE.fullmatch(value) else None
+
+
 def set_correlation_id(value: str | None) -> contextvars.Token[str | None]:
-    """Set the id for the current context (task, thread); returns the token for `correlation_id.reset`."""
-    return correlation_id.set(value or None)
+    """Set the id for the current context (task, thread); returns the token for `correlation_id.reset`. An id
+    of the wrong shape (CORRELATION_ID_RE) is treated as none."""
+    return correlation_id.set(clean_correlation_id(value))
 
 
 def get_correlation_id() -> str | None:
@@ -63,7 +76,7 @@ def get_correlation_id() -> str | None:
 @contextlib.contextmanager
 def correlated(value: str | None) -> Iterator[None]:
     """Lines logged inside carry `value` as their correlation id (the previous one is back afterwards)."""
-    token = correlation_id.set(value or None)
+    token = correlation_id.set(clean_correlation_id(value))
     try:
         yield
     finally:

@@ -67,6 +67,17 @@ def test_endpoint_labels_never_carry_ids() -> None:
     assert endpoint_label("GET", "/v1/navs?q=x") == "GET /v1/navs"
 
 
+@pytest.mark.parametrize("call", [
+    ["a", "list"], "a string", {"next_action": "action_check_nav"}, {"next_action": "action_check_nav", "tracker": "x"},
+    {"next_action": "action_check_nav", "tracker": {}}, {"next_action": ["x"], "tracker": {"sender_id": "9198"}},
+    {"next_action": "action_check_nav", "tracker": {"sender_id": "9198"}, "version": {"a": 1}},
+])
+def test_a_malformed_action_call_is_a_clean_400_not_a_500(server: str, call: object) -> None:
+    before = metric(scrape(server), 'mfa_actions_refused_total{reason="malformed"}')
+    status, body, _ = http_json("POST", f"{server}/webhook", call, {"Authorization": f"Bearer {ACTION_TOKEN}"})
+    assert status == 400 and "malformed action call" in str(body), (status, body)
+    assert metric(scrape(server), 'mfa_actions_refused_total{reason="malformed"}') == before + 1
+
 
 def test_a_session_start_is_logged_with_the_message_that_opened_the_session() -> None:
     """Not the previous session's message, which is still the tracker's latest when the session starts."""
@@ -76,3 +87,7 @@ def test_a_session_start_is_logged_with_the_message_that_opened_the_session() ->
     assert correlation_of({"next_action": "action_session_start", "tracker": {"slots": {}, **old}}) is None
     assert correlation_of({"next_action": "action_check_nav", "tracker": opened}) == "wamid.OLD"
     assert correlation_of({"next_action": "action_check_nav", "tracker": "not a tracker"}) is None
+    # a caller's id that is not an id (PII, line breaks, objects, megabytes) is dropped, not logged or forwarded
+    for forged in ("PAN Abcde 1234 f 98765.43210", "wamid.X\r\nX-Evil: 1", {"a": "b"}, "x" * 121 + "9876543210"):
+        opened_by = {"slots": {"session_started_metadata": {"correlation_id": forged}}}
+        assert correlation_of({"next_action": "action_session_start", "tracker": opened_by}) is None, forged
