@@ -3,8 +3,9 @@
 A conversation is removed only when it has no unresolved ticket and nothing happened in it for the whole
 retention period. The audit trail is kept (it names tickets by id, never quotes the investor). The content
 team's review labels keep masked copies of investor messages (`review_labels.examples`): an example goes with
-the last message it was copied from, and a label left with no example goes altogether (its group key is
-investor text too), so neither the Review page nor the export (handoff/review/export.py) brings it back.
+the last message it was copied from, and a label left with no example goes altogether, so neither the Review
+page nor the export (handoff/review/export.py) brings it back. A label that keeps examples is re-keyed to the
+hash of a surviving message's group text, so its group still finds it (and no key names purged text).
 Event keys (`inbound_events`, the redelivery check) are kept HANDOFF_EVENT_KEY_DAYS: at every event of every
 conversation they are the largest table, and a redelivery older than that is no longer expected.
 
@@ -31,7 +32,7 @@ from handoff.models import (
     WebSession,
     utcnow,
 )
-from handoff.review.grouping import masked
+from handoff.review.grouping import KEY_PREFIX, digitless, key_hash, masked, normalise, shown_text
 
 CONVERSATIONS_PER_CHUNK = 500
 KEYS_PER_CHUNK = 20_000
@@ -98,19 +99,42 @@ def purge_review_labels(session: Session) -> int:
     """Drop every label example whose source messages are all gone, and every label left without an example.
 
     A label names the messages behind its examples (`message_ids`); an example stays while one of them still
-    exists and, masked as today, still reads the same. Returns how many labels changed or went."""
+    exists and, masked as today, still reads the same. A label that lost messages is re-keyed (`_surviving_key`).
+    Returns how many labels changed or went."""
     rows = session.execute(select(ReviewLabel)).scalars().all()
     living = _existing(session, sorted({int(i) for row in rows for i in row.message_ids or []}))
+    taken = {row.group_key for row in rows}  # never reused in the same flush: unique keys at every step
     changed = 0
     for row in rows:
         ids = [int(i) for i in row.message_ids or []]
         if ids and all(i in living for i in ids):
             continue
         kept = [i for i in ids if i in living]
-        examples = [e for e in row.examples or [] if e in {living[i] for i in kept}]
+        readable = {digitless(living[i]) for i in kept}
+        examples = list(dict.fromkeys(e for e in map(shown_text, row.examples or []) if e in readable))
         if examples:
-            row.examples, row.message_ids = examples, [i for i in kept if living[i] in examples]
+            row.examples, row.message_ids = examples, [i for i in kept if digitless(living[i]) in examples]
+            row.group_key = _surviving_key(row, [living[i] for i in row.message_ids], taken)
         else:
             session.delete(row)
         changed += 1
     return changed
+
+
+def _surviving_key(row: ReviewLabel, texts: list[str], taken: set[str]) -> str:
+    """The key of a label whose messages were partly purged: the hash of a surviving message's group text (what
+    grouping computes for it, so the page, a new label and the export agree on which label the group has). The
+    key it had may be the text, or the hash, of purged messages only. Should every surviving text's key belong
+    to another label already, a hash naming no text (that other label is the group's)."""
+    own = [key_hash(key) for key in (normalise(t) for t in texts) if key]
+    if row.group_key in own:
+        return str(row.group_key)
+    for key in own:
+        if key not in taken:
+            taken.add(key)
+            return key
+    if str(row.group_key).startswith(KEY_PREFIX):
+        return str(row.group_key)
+    fallback = key_hash(f"{row.group_key}\n#{row.id}")  # a pre-hash text key: it must not stay
+    taken.add(fallback)
+    return fallback

@@ -1,6 +1,7 @@
 """`python -m handoff.review export --out data/nlu/reviewed.yml`: the labelled groups as Rasa training data.
 
-Every example is the masked text stored with its label (and masked once more here). An example is left out,
+Every example is the masked text stored with its label (and masked once more here, every digit written as X:
+digits never name an intent, and no digit of an investor's message leaves the database). An example is left out,
 with the reason printed, when it would fail `make validate` (bot/validate.py) or teach nothing:
 - a copy or near copy of an evaluation message in tests/nlu (the evaluation would lie), or an investor message
   of the test conversations;
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.models import ReviewLabel
-from handoff.review.grouping import masked
+from handoff.review.grouping import shown_text
 from handoff.review.labels import IGNORE, SCOPE_PREFIX, catalogue_from_domain
 
 MARKUP = re.compile(r"[\[\]{}()]")  # Rasa reads [text](entity) and {..} as entity markup: not in our examples
@@ -51,7 +52,7 @@ def _known_labels(domain: Path) -> set[str]:
 
 
 def clean(text: str) -> str:
-    return " ".join(MARKUP.sub(" ", masked(text)).split())
+    return " ".join(MARKUP.sub(" ", shown_text(text)).split())
 
 
 def build(decisions: list[tuple[str, str, list[str], str | None]], *, domain: Path, training: list[Path],

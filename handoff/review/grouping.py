@@ -4,14 +4,20 @@ Every text is masked first (common.pii strict: PAN, phones, e-mails, account and
 and only the masked text is normalised, grouped, shown, stored with a label or exported. Normalising folds
 case, punctuation and emoji, and turns every token holding a digit or a mask into `0`. Groups are exact
 normalised matches first, then near-duplicates (token-sort similarity, difflib: rapidfuzz is not in the lock).
+
+What the Review page shows, a label stores and the export writes has no digit at all (`shown_text`: every
+Unicode digit, Devanagari and full-width too, becomes `X`): digits never name an intent. A label is stored
+against `key_hash` of a group's normalised text, never the text itself (it would outlive retention).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +27,35 @@ NON_WORD = re.compile(r"[^\w\s\u0900-\u0963\u0966-\u097F]")  # emoji and punctua
 SIMILARITY = 0.85  # token-sort ratio at which two messages are the same question
 MAX_EXAMPLES = 5
 RARE_WORDS, POSTINGS, NEAR_CANDIDATES = 3, 500, 20  # bounds of the near-duplicate search per group
-KEY_CHARS = 200  # a group's key is stored (review_labels.group_key, 255 characters)
+KEY_CHARS = 200  # a group's normalised text, whose hash is what a label is stored against
+KEY_PREFIX = "sha256:"  # review_labels.group_key (255 characters): a hash; a normalised text never has a colon
 MAX_GUESSES = 3
 
 
 def masked(text: str | None) -> str:
     """The one masking every review text goes through (strict: one-time codes and spaced phones too)."""
     return mask_text(text or "", strict=True)
+
+
+def digitless(text: str) -> str:
+    """Every digit, in any script (`str.isdigit`: ASCII, Devanagari, full-width, ...), as `X`."""
+    return "".join("X" if ch.isdigit() else ch for ch in text)
+
+
+def shown_text(text: str | None) -> str:
+    """What the Review page shows, a label stores and the export writes: masked, then no digit left."""
+    return digitless(masked(text))
+
+
+def key_hash(key: str) -> str:
+    """What a label is stored against: the hash of a group's normalised text (`review_labels.group_key`)."""
+    return KEY_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+def label_keys(keys: Iterable[str]) -> list[str]:
+    """The stored keys a label of a group with these normalised texts may have, in the order they are matched:
+    each text's hash, then the text itself (a label stored before keys were hashed)."""
+    return [k for key in sorted(keys) for k in (key_hash(key), key)]
 
 
 def normalise(masked_text: str) -> str:
@@ -63,7 +91,7 @@ class Candidate:
 
 @dataclass
 class Group:
-    key: str  # the normalised text of the group's first member: what a label is stored against
+    key: str  # the normalised text of the group's biggest exact match: a label is stored against its `key_hash`
     keys: set[str] = field(default_factory=set)
     members: list[Candidate] = field(default_factory=list)
 
@@ -74,7 +102,7 @@ class Group:
             guesses.setdefault(m.intent or "none", []).append(float(m.confidence or 0.0))
         top = sorted(guesses.items(), key=lambda kv: (-len(kv[1]), -max(kv[1]), kv[0]))[:MAX_GUESSES]
         return {
-            "key": self.key,
+            "key": digitless(self.key),  # what the page posts back (`0` placeholders become `X`)
             "count": len(self.members),
             "first_seen": min(m.at for m in self.members).isoformat() + "Z",
             "last_seen": max(m.at for m in self.members).isoformat() + "Z",
@@ -87,8 +115,8 @@ class Group:
 
     def shown(self) -> list[str]:
         """The distinct masked texts the page shows (the most frequent first, at most MAX_EXAMPLES): what a label
-        stores and the export writes. A text the reviewer was not shown is never labelled."""
-        return [t for t, _ in Counter(m.text for m in self.members).most_common(MAX_EXAMPLES)]
+        stores and the export writes, without digits. A text the reviewer was not shown is never labelled."""
+        return [t for t, _ in Counter(digitless(m.text) for m in self.members).most_common(MAX_EXAMPLES)]
 
 
 def group(candidates: list[Candidate]) -> list[Group]:

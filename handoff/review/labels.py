@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from handoff import service
 from handoff.models import INBOX_ROLES, REVIEW_ROLES, Agent, Audit, Message, MessageFlag, ReviewLabel, Ticket, utcnow
 from handoff.review import candidates
-from handoff.review.grouping import Group, group, masked
+from handoff.review.grouping import MAX_EXAMPLES, Group, digitless, group, key_hash, label_keys, shown_text
 
 CHOICES = Path(__file__).resolve().parent / "choices.json"
 IGNORE = "ignore"
@@ -30,6 +30,7 @@ SCOPE_PREFIX = "out_of_scope_"
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 MAX_GROUPS = 300  # the biggest first: a week's work, not a wall
 MAX_ANSWER = 1024  # WhatsApp shows up to 4096 characters; an FAQ answer should be far shorter
+MAX_ID = 2**63 - 1  # ids in a path: beyond a 64-bit integer no row exists (and the database would refuse it)
 
 
 class Refused(Exception):
@@ -71,9 +72,19 @@ def current_groups(session: Session, *, days: int) -> list[Group]:
     return group(candidates.find(session, since=_since(days)))
 
 
-def answer_hash(answer: str | None) -> str:
-    """What a supervisor's decision names: the answer they read (a proposal changed since is refused, 409)."""
-    return hashlib.sha256((answer or "").encode()).hexdigest()[:16]
+def _read_examples(row: ReviewLabel) -> list[str]:
+    """A label's examples as the page shows them (masked once more, as the export does; no digits)."""
+    return [shown_text(e) for e in list(row.examples or [])[:MAX_EXAMPLES]]
+
+
+def decision_hash(row: ReviewLabel) -> str:
+    """What a supervisor's decision names: the proposal as they read it -- the topic, the answer and the examples
+    (sorted) -- and which proposal it was (its id and when it was made: a re-proposal, even of the same content,
+    needs a fresh read). Anything changed since is refused (409). The whole digest: the proposer writes the
+    content, so a shortened one would let them look for two proposals with the same hash."""
+    body = [row.id, row.labelled_at.isoformat() if row.labelled_at else "", row.label, row.proposed_answer or "",
+            sorted(_read_examples(row))]
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
 
 
 def shown_hash(texts: list[str]) -> str:
@@ -84,8 +95,7 @@ def shown_hash(texts: list[str]) -> str:
 def _label_view(row: ReviewLabel, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": row.id, "key": row.group_key, "label": row.label, "status": row.status,
-        "answer": row.proposed_answer, "answer_hash": answer_hash(row.proposed_answer),
-        "examples": [masked(e) for e in list(row.examples or [])[:5]],  # masked once more, as the export does
+        "answer": row.proposed_answer, "decision_hash": decision_hash(row), "examples": _read_examples(row),
         "by": names.get(row.labelled_by or 0), "at": row.labelled_at.isoformat() + "Z",
         "decided_by": names.get(row.decided_by or 0),
     }
@@ -98,7 +108,7 @@ def queue(session: Session, *, days: int) -> dict[str, Any]:
     labels = {row.group_key: row for row in session.execute(select(ReviewLabel)).scalars()}
     out = []
     for g in groups[:MAX_GROUPS]:
-        row = next((labels[k] for k in sorted(g.keys) if k in labels), None)
+        row = _label_of(g, labels)
         summary = g.summary()
         out.append({**summary, "shown": shown_hash(summary["examples"]),
                     "label": _label_view(row, names) if row else None})
@@ -106,9 +116,16 @@ def queue(session: Session, *, days: int) -> dict[str, Any]:
     return {"days": days, "groups": out, "total_groups": len(groups), "proposals": proposals, "choices": choices()}
 
 
+def _label_of(g: Group, labels: dict[str, ReviewLabel]) -> ReviewLabel | None:
+    """The one label of a group, matched the same way on the page, on saving and after retention re-keyed it:
+    the first of `label_keys(g.keys)` that is stored."""
+    return next((labels[k] for k in label_keys(g.keys) if k in labels), None)
+
+
 def _find_group(session: Session, key: str, days: int) -> Group:
+    """The group whose key the page showed (`Group.summary`: digits as X)."""
     for g in current_groups(session, days=days):
-        if key in g.keys:
+        if key in {digitless(k) for k in g.keys}:
             return g
     raise LookupError("no such group in the review queue (reload the page)")
 
@@ -121,15 +138,17 @@ def _store(session: Session, agent: Agent, g: Group, *, shown: str, label: str, 
         raise Refused("name the examples you read (`shown`, as the page and GET /api/review give it)")
     if shown != shown_hash(examples):
         raise service.Conflict("the group changed since you read it: reload the page and read it again")
-    row = session.execute(select(ReviewLabel).where(ReviewLabel.group_key.in_(sorted(g.keys)))).scalars().first()
+    keys = label_keys(g.keys)
+    row = _label_of(g, {r.group_key: r for r in session.execute(
+        select(ReviewLabel).where(ReviewLabel.group_key.in_(keys))).scalars()})
     if row is not None and row.status == "approved" and agent.role != "supervisor":
         raise service.Conflict("a supervisor approved this group's label: only a supervisor changes it")
     if row is None:
-        row = ReviewLabel(group_key=g.key)
+        row = ReviewLabel(group_key=key_hash(g.key))
         session.add(row)
     row.label, row.status, row.proposed_answer = label, status, answer
     row.examples = examples
-    row.message_ids = sorted(m.message_id for m in g.members if m.text in examples)
+    row.message_ids = sorted(m.message_id for m in g.members if digitless(m.text) in examples)
     row.labelled_by, row.labelled_at, row.decided_by, row.decided_at = agent.id, utcnow(), None, None
     session.flush()
     session.add(Audit(action=f"review_{status}", agent_id=agent.id,
@@ -167,15 +186,15 @@ def propose(session: Session, agent: Agent, *, key: str, topic: str, answer: str
 
 
 def decide(session: Session, agent: Agent, *, label_id: int, approve: bool, seen: str | None) -> dict[str, Any]:
-    """A supervisor approves or rejects a proposed FAQ topic: the answer they read (`seen`, its `answer_hash`)."""
+    """A supervisor approves or rejects a proposed FAQ topic as they read it (`seen`, its `decision_hash`)."""
     if agent.role != "supervisor":
         raise service.Forbidden("supervisors only")
-    row = session.get(ReviewLabel, label_id)
+    row = session.get(ReviewLabel, label_id) if 1 <= label_id <= MAX_ID else None
     if row is None:
         raise LookupError("no such proposal")
     if row.status != "proposed":
         raise service.Conflict(f"already {row.status}")
-    if seen != answer_hash(row.proposed_answer):  # changed after the page was read: the bot would say the new text
+    if not seen or seen != decision_hash(row):  # changed (topic, answer, examples) or proposed again since read
         raise service.Conflict("the proposal changed since you read it: reload the page and read it again")
     row.status = "approved" if approve else "rejected"
     row.decided_by, row.decided_at = agent.id, utcnow()
@@ -208,7 +227,7 @@ def flag(session: Session, agent: Agent, *, message_id: int) -> dict[str, Any]:
     the answer must not tell an agent which ids are investor lines of conversations they cannot read."""
     if agent.role not in INBOX_ROLES:
         raise service.Forbidden("agents and supervisors only")
-    msg = session.get(Message, message_id)
+    msg = session.get(Message, message_id) if 1 <= message_id <= MAX_ID else None
     ticket_id = _flag_ticket(session, msg) if msg is not None and msg.kind == "user" else None
     try:
         if ticket_id is None:

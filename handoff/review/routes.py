@@ -124,7 +124,7 @@ async def propose_topic(request: Request) -> HTTPResponse:
 @guarded(write=True, roles=("supervisor",))
 async def decide(request: Request, label_id: int) -> HTTPResponse:
     body = _payload(request)
-    approve, seen = body.get("decision") in ("approve", True), str(body.get("answer_hash") or "")
+    approve, seen = body.get("decision") in ("approve", True), str(body.get("decision_hash") or "")
 
     def work(s: Session, a: Agent) -> dict[str, Any]:
         return labels.decide(s, a, label_id=label_id, approve=approve, seen=seen)
@@ -135,6 +135,7 @@ async def decide(request: Request, label_id: int) -> HTTPResponse:
 @bp.post("/api/messages/<message_id:int>/flag")
 @guarded(write=True, roles=INBOX_ROLES)
 async def flag(request: Request, message_id: int) -> HTTPResponse:
-    """Agents: "the bot should have understood this"; the message joins the review queue."""
+    """Agents: "the bot should have understood this"; the message joins the review queue. Any id (also one
+    beyond a 64-bit integer) that is not an investor line of a ticket the agent may read is the same 404."""
     return await _review(request, lambda s, a: labels.flag(s, a, message_id=message_id))
 

@@ -206,6 +206,51 @@ def test_retention_takes_the_review_labels_copies_of_purged_messages(store: Data
         assert retention.purge(s, retention_days=90).review_labels == 0
 
 
+@pytest.mark.parametrize("stored_as", ["hash", "text"])  # text: a label stored before keys were hashed
+def test_retention_rekeys_a_label_whose_key_messages_were_purged(store: Database, stored_as: str) -> None:
+    """Found by the attack review: a label kept its group key -- the normalised text of messages retention had
+    deleted (`abcde 0 f mera pan ka status kya hai`) -- and, keyed to them, the surviving group showed as
+    unlabelled while the label was still exported; labelling it again made a second row. Keys are hashes now,
+    and a label that loses messages is re-keyed to a surviving message's group: one label, on page and export."""
+    from handoff.models import ReviewLabel
+    from handoff.review import export, labels
+    from handoff.review.grouping import key_hash
+
+    gone = "abcde mera pan card ka status kya hai abhi tak 5 din"
+    kept = f"{gone} se"
+    now = time.time() - 3600
+    apply_all(store, [user("919800000301", now, gone, "nlu_fallback", 0.3),
+                      user("919800000302", now + 1, gone, "nlu_fallback", 0.3),
+                      user("919800000303", now + 2, kept, "nlu_fallback", 0.3)])
+    with store.transaction() as s:
+        writer = Agent(email="writer@example.com", name="writer", role="content", password_hash="x")
+        s.add(writer)
+        s.flush()
+        (g,) = labels.queue(s, days=28)["groups"]
+        assert g["key"] == "abcde mera pan card ka status kya hai abhi tak X din"  # the two purged ones' text
+        labels.assign(s, writer, key=g["key"], label="faq/elss_lock_in", days=28, shown=g["shown"])
+        row = s.execute(select(ReviewLabel)).scalar_one()
+        assert row.group_key == key_hash("abcde mera pan card ka status kya hai abhi tak 0 din")
+        if stored_as == "text":
+            row.group_key = "abcde mera pan card ka status kya hai abhi tak 0 din"
+        writer_id, label_id = writer.id, row.id
+    with store.transaction() as s:
+        for conv in s.execute(select(Conversation).where(Conversation.sender_id != "919800000303")).scalars():
+            conv.updated_at = utcnow() - dt.timedelta(days=100)
+    with store.transaction() as s:
+        assert retention.purge(s, retention_days=90).review_labels == 1
+    with store.transaction() as s:
+        row = s.execute(select(ReviewLabel)).scalar_one()
+        assert row.group_key == key_hash("abcde mera pan card ka status kya hai abhi tak 0 din se")
+        assert row.examples == ["abcde mera pan card ka status kya hai abhi tak X din se"]
+        (g,) = labels.queue(s, days=28)["groups"]  # the surviving group shows its label
+        assert (g["label"]["id"], g["label"]["label"]) == (label_id, "faq/elss_lock_in")
+        labels.assign(s, s.get(Agent, writer_id), key=g["key"], label="kyc_status", days=28, shown=g["shown"])
+    with store.transaction() as s:  # labelling it again changes that label: no second row
+        assert [(r.id, r.label) for r in s.execute(select(ReviewLabel)).scalars()] == [(label_id, "kyc_status")]
+        assert export.rows(s) == [("kyc_status", "labelled", [f"{gone[:-6]} X din se"], None)]
+
+
 def test_whatsapp_media_reaches_the_transcript_as_a_typed_placeholder(store: Database) -> None:
     photo = InboundMessage("wamid.PHOTO", WA, 1003, "image", body={"image": {"id": "m1", "mime_type": "image/jpeg"}})
     body = user(WA, 1003.0, photo.transcript_text()) | {"metadata": photo.metadata()}  # what the channel logs

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from handoff.db import Database
 from handoff.models import Audit, ReviewLabel
+from handoff.review.grouping import key_hash
 from handoff.review.labels import CHOICES, catalogue_from_domain, choices
 from tests.handoff.conftest import event, handoff_service, user
 from tests.handoff.inbox_client import call, opener, request, sign_in
@@ -30,6 +31,9 @@ SCREENSHOT = REPO_ROOT / "reports" / "screenshots" / "review.png"
 PII = ("ABCDE1234F", "9876543210", "482913")
 ELSS = "elss wala paisa kab nikal sakta hu yaar"
 EVALUATION_SENTENCE = "mera portfolio kitne ka hai abhi"  # tests/nlu/heldout.yml, check_portfolio
+# digits in three scripts (Devanagari, full-width, ASCII), and what the page and the export show of them
+DIGITS = ("mera SIP ५००० ka १२ tareekh ko kata nahi", "SIP １２３ wala statement 7 din se nahi aaya")
+DIGITS_SHOWN = ("mera SIP XXXX ka XX tareekh ko kata nahi", "SIP XXX wala statement X din se nahi aaya")
 
 
 def agents_cli(pg_url: str, *args: str, password: str) -> None:
@@ -102,6 +106,11 @@ def shown(op: Any, base: str, key: str) -> str:
     return str(next(g["shown"] for g in call(op, f"{base}/api/review")[1]["groups"] if g["key"] == key))
 
 
+def proposal_hash(op: Any, base: str, label_id: int) -> str:
+    """What the page gives a proposal: the hash of its topic, answer and examples as read (a decision names it)."""
+    return str(next(p["decision_hash"] for p in call(op, f"{base}/api/review")[1]["proposals"] if p["id"] == label_id))
+
+
 def flag_the_handoff_message(base: str) -> None:
     """An agent opens the waiting ticket and flags the investor's message in it."""
     agent, csrf = session(base, AGENT)
@@ -147,7 +156,7 @@ def test_the_queue_finds_groups_and_masks_what_it_shows(service: Any) -> None:
     assert groups["statement wala mail nahi aaya mujhe"]["reasons"] == {"flagged": 1}
     assert not any("axis bluechip" in e for e in groups)  # a sure answer is not for review
     pii = next(g for e, g in groups.items() if e.startswith("My PAN"))
-    assert pii["examples"] == ["My PAN is ABXXXXX34F, call me on XXXXXX3210, OTP XXXXXX, folio statement chahiye"]
+    assert pii["examples"] == ["My PAN is ABXXXXXXXF, call me on XXXXXXXXXX, OTP XXXXXX, folio statement chahiye"]
     page = request(content, f"{base}/review").body
     api = str(call(content, f"{base}/api/review")[1])
     for secret in PII:
@@ -171,18 +180,20 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
     status, proposed = call(content, f"{base}/api/review/proposals", proposal, csrf)
     assert status == 200 and (proposed["label"], proposed["status"]) == ("faq/exit_load_timing", "proposed")
     decision = f"{base}/api/review/proposals/{proposed['id']}/decision"
-    read = {p["id"]: p["answer_hash"] for p in call(content, f"{base}/api/review")[1]["proposals"]}[proposed["id"]]
-    assert call(content, decision, {"decision": "approve", "answer_hash": read}, csrf)[0] == 403  # supervisors only
+    read = proposal_hash(content, base, proposed["id"])
+    assert call(content, decision, {"decision": "approve", "decision_hash": read}, csrf)[0] == 403  # supervisors only
     lead, lead_csrf = session(base, LEAD)
     assert "exit_load_timing" in request(lead, f"{base}/review").body  # awaiting approval on the page
     # the proposer swaps the answer after the supervisor read it: the decision on the old text is refused
     swapped = {**proposal, "answer": "Send your PAN and OTP to +91 90000 00000 to pause it."}
     assert call(content, f"{base}/api/review/proposals", swapped, csrf)[0] == 200
-    assert call(lead, decision, {"decision": "approve", "answer_hash": read}, lead_csrf)[0] == 409
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf)[0] == 409
     assert call(content, f"{base}/api/review/proposals", proposal, csrf)[0] == 200  # back to what was read
-    assert call(lead, decision, {"decision": "approve", "answer_hash": read}, lead_csrf) == (
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf)[0] == 409  # read again
+    read = proposal_hash(lead, base, proposed["id"])
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf) == (
         200, {"id": proposed["id"], "label": "faq/exit_load_timing", "status": "approved"})
-    assert call(lead, decision, {"decision": "reject", "answer_hash": read}, lead_csrf)[0] == 409  # decided already
+    assert call(lead, decision, {"decision": "reject", "decision_hash": read}, lead_csrf)[0] == 409  # decided
     # and a content reviewer cannot relabel what a supervisor approved
     relabel = {"key": proposal["key"], "label": "ignore", "shown": proposal["shown"]}
     assert call(content, f"{base}/api/review/labels", relabel, csrf)[0] == 409
@@ -190,10 +201,11 @@ def test_labels_proposals_and_approval_are_stored_and_audited(service: Any, db: 
     assert groups[ELSS]["label"]["label"] == "faq/elss_lock_in" and groups[ELSS]["label"]["by"] == "writer"
     with db.transaction() as s:
         actions = list(s.execute(select(Audit.action).where(Audit.action.like("review_%"))).scalars())
-        elss = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == ELSS)).scalar_one()
+        elss = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == key_hash(ELSS))).scalar_one()
         assert sorted(elss.examples) == sorted([ELSS, "ELSS wala paisa kab nikal sakta hu yaar?? 🙏",
                                                 "elss wala paisa kab nikaal sakta hu yaar"])
     assert actions == ["review_labelled", "review_proposed", "review_proposed", "review_proposed", "review_approved"]
+    assert groups[ELSS]["label"]["key"] == key_hash(ELSS)  # stored against a hash, not the investors' text
 
 
 def export(pg_url: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -205,10 +217,12 @@ def export(pg_url: str, out: Path) -> subprocess.CompletedProcess[str]:
 
 def test_export_is_masked_valid_and_refuses_evaluation_sentences(service: Any, pg_url: str, tmp_path: Path) -> None:
     base = service.url
+    ingest(base, [user("919800000041", time.time(), DIGITS[0], "nlu_fallback", 0.3)])
     content, csrf = session(base, CONTENT)
     groups = groups_by_example(content, base)
     pii_key = next(g["key"] for e, g in groups.items() if e.startswith("My PAN"))
-    for key, label in ((ELSS, "faq/elss_lock_in"), (pii_key, "request_statement"),
+    digits_key = next(g["key"] for e, g in groups.items() if e.startswith("mera SIP"))
+    for key, label in ((ELSS, "faq/elss_lock_in"), (pii_key, "request_statement"), (digits_key, "request_statement"),
                        (EVALUATION_SENTENCE, "check_portfolio"), ("abe bata na yaar", "ignore")):
         body = {"key": key, "label": label, "shown": shown(content, base, key)}
         assert call(content, f"{base}/api/review/labels", body, csrf)[0] == 200
@@ -217,7 +231,11 @@ def test_export_is_masked_valid_and_refuses_evaluation_sentences(service: Any, p
     assert done.returncode == 0, done.stdout + done.stderr
     written = out.read_text()
     assert '- intent: faq/elss_lock_in' in written and f"    - {ELSS}\n" in written
-    assert "- intent: request_statement" in written and "ABXXXXX34F" in written
+    assert "- intent: request_statement" in written and "ABXXXXXXXF" in written
+    assert DIGITS_SHOWN[0] in written + done.stdout  # written, or skipped as a clash: without its digits either way
+    quoted = [line for line in written.splitlines() if line.startswith("    - ")]
+    quoted += re.findall(r'^skipped "(.*)" \(', done.stdout, re.M)
+    assert quoted and not [t for t in quoted if any(ch.isdigit() for ch in t)]  # no digit of investors' text
     for secret in (*PII, "abe bata na"):
         assert secret not in written
     assert EVALUATION_SENTENCE not in written
@@ -308,7 +326,7 @@ def test_a_label_covers_only_the_examples_the_reviewer_read(service: Any, db: Da
     with db.transaction() as s:
         from handoff.models import Message
 
-        label = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == ELSS)).scalar_one()
+        label = s.execute(select(ReviewLabel).where(ReviewLabel.group_key == key_hash(ELSS))).scalar_one()
         assert label.examples == group["examples"] and not unseen & set(label.examples)
         behind = s.execute(select(Message.text).where(Message.id.in_(label.message_ids))).scalars().all()
         assert len(behind) == 7 and not unseen & set(behind)  # 2 + 2 + 1 + 1 + 1: the messages shown, no other
@@ -378,3 +396,105 @@ def test_the_review_page_says_only_its_own_error_messages(service: Any) -> None:
     form = urlencode({"csrf": csrf["X-CSRF-Token"], "days": 28, "key": ELSS, "label": "greet", "shown": "stale"})
     page = request(content, f"{base}/api/review/labels", form=form.encode())  # a form post: back to the page
     assert page.status == 200 and ERRORS["conflict"] in page.body
+
+
+def no_digits(texts: Any) -> bool:
+    return not any(ch.isdigit() for t in texts for ch in str(t))
+
+
+def test_the_review_page_shows_no_digit_of_investors_text(service: Any) -> None:
+    """Found by the attack review: masking leaves digits (amounts, dates, the last digits of a PAN or a number);
+    no intent needs them, so the page, the API and the proposals show every digit, in any script, as X."""
+    base = service.url
+    ingest(base, [user(f"91980000005{i}", time.time() + i, t, "nlu_fallback", 0.3) for i, t in enumerate(DIGITS)])
+    content, csrf = session(base, CONTENT)
+    groups = call(content, f"{base}/api/review")[1]["groups"]
+    shown_texts = {e for g in groups for e in g["examples"]}
+    assert set(DIGITS_SHOWN) <= shown_texts and "My PAN is ABXXXXXXXF, call me on XXXXXXXXXX, OTP XXXXXX, " \
+        "folio statement chahiye" in shown_texts
+    assert no_digits(shown_texts) and no_digits(g["key"] for g in groups)
+    key = next(g["key"] for g in groups if DIGITS_SHOWN[1] in g["examples"])
+    proposal = {"key": key, "topic": "statement_delay", "shown": shown(content, base, key),
+                "answer": "Statements are e-mailed within 7 working days."}
+    assert call(content, f"{base}/api/review/proposals", proposal, csrf)[0] == 200
+    proposals = call(content, f"{base}/api/review")[1]["proposals"]
+    assert proposals[0]["examples"] == [DIGITS_SHOWN[1]] and no_digits(proposals[0]["examples"])
+    page = request(content, f"{base}/review").body
+    quoted = re.findall(r"<q>(.*?)</q>", page) + re.findall(r'data-key="([^"]*)"', page)
+    quoted += re.findall(r'name="key" value="([^"]*)"', page) + re.findall(r"<small>(.*?)</small>", page)
+    assert quoted and no_digits(quoted)
+    for digits in ("५०००", "१२", "१", "１２３", "７", "7 din se"):  # the page's own digits are dates, counts, tokens
+        assert digits not in page
+
+
+def test_a_decision_names_the_topic_the_answer_and_the_examples_read(service: Any, db: Database) -> None:
+    """Found by the attack review: the decision named only the answer, so after the supervisor read a proposal
+    its proposer could move the same answer to another topic, or to other examples, and the old approval took
+    it. The decision hash covers topic, answer, examples and the proposal itself: anything else is 409."""
+    base = service.url
+    content, csrf = session(base, CONTENT)
+    lead, lead_csrf = session(base, LEAD)
+    key = "exit load kab lagta hai mere fund pe"
+    answer = "Exit load applies when you redeem within the period in the scheme's offer document."
+    proposal = {"key": key, "topic": "exit_load_timing", "answer": answer, "shown": shown(content, base, key)}
+    status, proposed = call(content, f"{base}/api/review/proposals", proposal, csrf)
+    assert status == 200
+    decision = f"{base}/api/review/proposals/{proposed['id']}/decision"
+    read = proposal_hash(lead, base, proposed["id"])
+    # the topic swap: the same answer under another topic
+    assert call(content, f"{base}/api/review/proposals", {**proposal, "topic": "sip_pause_howto"}, csrf)[0] == 200
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf)[0] == 409
+    # the example swap: the same topic and answer, for other examples of the group
+    read = proposal_hash(lead, base, proposed["id"])
+    ingest(base, [user("919800000061", time.time(), "Exit load kab lagta hai mere fund pe??", "faq", 0.5)])
+    swapped = {**proposal, "topic": "sip_pause_howto", "shown": shown(content, base, key)}
+    assert call(content, f"{base}/api/review/proposals", swapped, csrf)[0] == 200
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf)[0] == 409
+    # the very same proposal again: still a new one to read
+    read = proposal_hash(lead, base, proposed["id"])
+    assert call(content, f"{base}/api/review/proposals", swapped, csrf)[0] == 200
+    for seen in (read, "", answer):
+        assert call(lead, decision, {"decision": "approve", "decision_hash": seen}, lead_csrf)[0] == 409
+    with db.transaction() as s:
+        assert s.get(ReviewLabel, proposed["id"]).status == "proposed"
+    read = proposal_hash(lead, base, proposed["id"])
+    assert call(lead, decision, {"decision": "approve", "decision_hash": read}, lead_csrf) == (
+        200, {"id": proposed["id"], "label": "faq/sip_pause_howto", "status": "approved"})
+    with db.transaction() as s:
+        row = s.get(ReviewLabel, proposed["id"])
+        assert sorted(row.examples) == sorted([key, "Exit load kab lagta hai mere fund pe??"])
+
+
+def test_the_flag_api_answers_404_for_any_id_out_of_range(service: Any) -> None:
+    """Found by the attack review: an id beyond a 64-bit integer answered 500 (a traceback) instead of 404."""
+    base = service.url
+    agent, csrf = session(base, AGENT)
+    lead, lead_csrf = session(base, LEAD)
+    refusal = call(agent, f"{base}/api/messages/999999/flag", {}, csrf)
+    assert refusal == (404, {"error": "no such investor message in a ticket you can read"})
+    for message_id in ("100000000000000000000", str(2**63), str(2**63 - 1), "0", "-1", "-100000000000000000000"):
+        assert call(agent, f"{base}/api/messages/{message_id}/flag", {}, csrf) == refusal, message_id
+    for label_id in ("100000000000000000000", str(2**63), "0", "-1"):
+        answer = call(lead, f"{base}/api/review/proposals/{label_id}/decision", {"decision": "approve"}, lead_csrf)
+        assert answer[0] == 404, label_id
+
+
+def test_flag_and_decide_refuse_ids_beyond_64_bits_on_both_databases(store: Database) -> None:
+    """The embedded SQLite store cannot even bind an id of 2**63 or more (OverflowError: the 500 the attack review
+    saw); PostgreSQL can. The rule refuses them before the database, on either, with the flag's one 404."""
+    from handoff import service as handoff_service_rules
+    from handoff.models import Agent
+    from handoff.review import labels
+
+    with store.transaction() as s:
+        asha = Agent(email="asha@example.com", name="asha", role="agent", password_hash="x")
+        lead = Agent(email="boss@example.com", name="boss", role="supervisor", password_hash="x")
+        s.add_all([asha, lead])
+        s.flush()
+        for message_id in (10**20, 2**63, 0, -1):
+            with pytest.raises(LookupError, match="^no such investor message in a ticket you can read$"):
+                labels.flag(s, asha, message_id=message_id)
+            with pytest.raises(LookupError):
+                labels.decide(s, lead, label_id=message_id, approve=True, seen="x")
+        with pytest.raises(handoff_service_rules.Forbidden):  # a role check still comes first
+            labels.decide(s, asha, label_id=10**20, approve=True, seen="x")
