@@ -192,7 +192,7 @@ def mask_text(text: str, *, strict: bool = False) -> str:
         text = _strict_before_accounts(text)
     text = GROUPED_ACCOUNT_RE.sub(lambda m: _account_run(m, strict), text)
     text = ACCOUNT_RE.sub(lambda m: "X" * len(m.group(1)) + m.group(2) + (f"/{m.group(3)}" if m.group(3) else ""), text)
-    return mask_codes(text) if strict else text
+    return _mask_codes(text) if strict else text
 
 
 _CUT_DIGITS_RE = re.compile(r"\d[\d -]*$")
@@ -223,10 +223,15 @@ def mask_codes(text: str, *, cut: bool = False) -> str:
     inbox, where agents read transcripts masked by default but must never see a code. A date written with
     spaces (01 05 24) cannot be told from a code and is masked. `cut` (a truncated preview): also a trailing run
     of digits, which may be the start of a code."""
-    text = KEYWORD_CODE_RE.sub(_xs, normalise(text))
-    text = SPLIT_CODE_RE.sub(_xs, SPACED_CODE_RE.sub(_code_run, text))
-    text = CODE_RE.sub(_xs, text)
+    text = _mask_codes(normalise(text))
     return _CUT_DIGITS_RE.sub(_xs, text) if cut else text
+
+
+def _mask_codes(text: str) -> str:
+    """mask_codes on text already normalised (mask_text's strict pass: a log line is normalised once)."""
+    text = KEYWORD_CODE_RE.sub(_xs, text)
+    text = SPLIT_CODE_RE.sub(_xs, SPACED_CODE_RE.sub(_code_run, text))
+    return CODE_RE.sub(_xs, text)
 
 
 def _code_run(match: re.Match[str]) -> str:

@@ -70,7 +70,7 @@ def purge(
     ).scalars().all()
     if old:
         session.execute(delete(Conversation).where(Conversation.id.in_(old)))  # messages/tickets/notes cascade
-    labels = purge_review_labels(session)
+    labels = purge_review_labels(session) if old else 0  # messages go only with their conversations, here
     if old or labels:
         session.add(Audit(action="retention_purge", detail={"conversations": len(old), "review_labels": labels,
                                                             "days": retention_days}))
