@@ -76,7 +76,7 @@ def consecutive_fallbacks(events: list[dict[str, Any]]) -> int:
 
 
 def faq_topics(parse_data: dict[str, Any]) -> list[str]:
-    """The FAQ topics the ResponseSelector found plausible, most likely first (at least its top one)."""
+    """The FAQ topics the NLU found plausible (`response_selector.faq`), most likely first (at least its top one)."""
     selector = (parse_data.get("response_selector") or {}).get("faq") or {}
     top = (selector.get("response") or {}).get("intent_response_key") or ""
     keys = [top] if top else []

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from rasa.shared.nlu.training_data.message import Message
 
+from bot import paths
 from bot.calibration import Outcome, expected_calibration_error, fit_temperature, negative_log_likelihood, scale
 from bot.components.confidence import TemperatureCalibrator, TopicFallbackClassifier
 from bot.components.hinglish import HinglishTokenizer, normalise_text, romanise_word
 from bot.components.schemes import SchemeSpan
 from bot.components.scope import ScopeKinds
+from bot.components.topics import blend, fold_topics, joint_distribution, with_topic_labels
+from handoff.review import candidates
 
 
 @pytest.mark.parametrize(
@@ -121,3 +126,62 @@ def test_fitted_temperature_softens_an_overconfident_model() -> None:
         )
     )
     assert t > 3
+
+
+def test_faq_topics_are_folded_into_faq_with_the_topic_given_faq() -> None:
+    ranking = [{"name": "faq/update_kyc", "confidence": 0.5}, {"name": "update_contact", "confidence": 0.3},
+               {"name": "faq/exit_load", "confidence": 0.125}, {"name": "greet", "confidence": 0.075}]
+    folded, prediction = fold_topics(ranking, "faq")
+    assert [(r["name"], round(r["confidence"], 3)) for r in folded] == [
+        ("faq", 0.625), ("update_contact", 0.3), ("greet", 0.075)]
+    response = prediction["response"]
+    assert response["intent_response_key"] == "faq/update_kyc"
+    assert response["utter_action"] == "utter_faq/update_kyc"
+    assert response["confidence"] == pytest.approx(0.8)  # 0.5 of the 0.625 that is FAQ at all
+    assert [(r["intent_response_key"], round(r["confidence"], 3)) for r in prediction["ranking"]] == [
+        ("faq/update_kyc", 0.8), ("faq/exit_load", 0.2)]
+
+
+def test_a_ranking_without_topics_is_left_alone() -> None:
+    ranking = [{"name": "greet", "confidence": 0.9}, {"name": "goodbye", "confidence": 0.1}]
+    assert fold_topics(ranking, "faq") == (ranking, {})
+
+
+def test_faq_questions_are_labelled_by_topic_for_training_without_touching_the_originals() -> None:
+    data = RasaYAMLReader().reads(
+        'version: "3.1"\nnlu:\n- intent: faq/exit_load\n  examples: |\n    - exit load kitna hai\n'
+        "- intent: greet\n  examples: |\n    - hello\n"
+    )
+    labelled = with_topic_labels(data, "faq")
+    assert sorted(m.get(INTENT) for m in labelled.intent_examples) == ["faq/exit_load", "greet"]
+    assert sorted(m.get(INTENT) for m in data.intent_examples) == ["faq", "greet"]
+    assert labelled.responses == data.responses
+
+
+def test_the_models_before_are_read_as_one_distribution_over_intents_and_topics() -> None:
+    message = parsed([("faq", 0.8), ("update_contact", 0.2)], [("faq/update_kyc", 0.75), ("faq/exit_load", 0.25)])
+    assert joint_distribution(message, "faq") == pytest.approx(
+        {"faq/update_kyc": 0.6, "faq/exit_load": 0.2, "update_contact": 0.2})
+    assert joint_distribution(Message({TEXT: "hi"}), "faq") == {}
+
+
+def test_two_opinions_are_averaged_and_one_alone_is_kept() -> None:
+    before = {"faq/update_kyc": 0.6, "faq/exit_load": 0.2, "update_contact": 0.2}
+    own = {"update_contact": 0.8, "faq/update_kyc": 0.2}
+    mixed = blend(before, own, 0.5)  # the second model changes the answer: update_contact 0.5 against KYC 0.4
+    assert [(r["name"], round(r["confidence"], 3)) for r in mixed] == [
+        ("update_contact", 0.5), ("faq/update_kyc", 0.4), ("faq/exit_load", 0.1)]
+    assert sum(r["confidence"] for r in mixed) == pytest.approx(1.0)
+    assert [r["name"] for r in blend({}, own, 0.5)] == ["update_contact", "faq/update_kyc"]
+    assert blend(before, own, 0.0)[0] == {"name": "faq/update_kyc", "confidence": pytest.approx(0.6)}
+
+
+def test_the_chosen_candidate_of_make_compare_is_the_configured_pipeline() -> None:
+    chosen = yaml.safe_load((paths.ROOT / "bot" / "pipelines" / "ensemble_topics.yml").read_text())
+    assert chosen["pipeline"] == yaml.safe_load(paths.CONFIG.read_text())["pipeline"]
+
+
+def test_the_review_queue_doubts_what_the_assistant_doubts() -> None:
+    fallback = next(c for c in yaml.safe_load(paths.CONFIG.read_text())["pipeline"]
+                    if c["name"].endswith("TopicFallbackClassifier"))
+    assert candidates.THRESHOLD == fallback["threshold"]
