@@ -56,10 +56,11 @@ ACCOUNT_RE = re.compile(r"(?<![\d*])(?<!\d\.)(\d{4,14})(\d{4})(?:/(\d+))?(?!\d)"
 # Folio / account numbers typed in groups ("1234 5678", "00-1234-5678-90", "1234.5678.9012"), optionally after a
 # keyword (folio, a/c, acct, account, with "no", "number", ":", "#", "is"): a run of digit groups joined by one
 # space, hyphen or dot, not inside an identifier (UUID segments: a letter or `-`/`.`/`/` after a letter or digit
-# before the run stops it) nor a longer run; an optional "/89" suffix stays. _account_run() decides (dates stay).
+# before the run stops it; after a keyword nothing does: "account no.1234567") nor a longer run; an optional "/89"
+# suffix stays. _account_run() decides (dates stay).
 GROUPED_ACCOUNT_RE = re.compile(
     r"(?i)(\b(?:folio|a/c|acct|account)(?:\s*(?:no|number|num)\b\.?)?\s*[:#-]?\s*(?:is\s+)?)?"
-    r"(?<![\w.])(?<!\w[./-])(?<!\d )(\d+(?:[ .-]\d+)*)(?= ?/ ?\d|(?![\w/]|[.-]\w))"
+    r"(?(1)|(?<![\w.])(?<!\w[./-])(?<!\d ))(\d+(?:[ .-]\d+)*)(?= ?/ ?\d|(?![\w/]|[.-]\w))"
 )
 # Strict masking only (see mask_text): what people type that the default leaves alone. None of these matches a
 # date (2024-05-01, 01/05/2024, 01-05-24), a time, an amount such as 5000 or 100000 (CODE_RE takes that one), a
@@ -70,11 +71,13 @@ GROUPED_ACCOUNT_RE = re.compile(
 SHORT_FOLIO_RE = re.compile(
     r"(?<![a-z0-9*/.])(?<![\w][.-])(\d{1,3})(\d{4})( ?/ ?|-)(\d{1,4})(?![\w/]|[.-]\w)"
 )
-# A PAN typed with separators: "ABCDE 1234 F", "ABCDE  1234  F", "ABCDE-1234-F", "ABCDE.1234.F", "ABCDE/1234/F",
+# A PAN typed with separators (strict: any; the default, for agents: with a holder letter, see _holder_pan):
+# "ABCDE 1234 F", "ABCDE  1234  F", "ABCDE-1234-F", "ABCDE.1234.F", "ABCDE/1234/F",
 # spelled out "A B C D E 1 2 3 4 F" / "A.B.C.D.E.1.2.3.4.F". The letters (and the digits) are either together or
 # spelled one by one, so "of the 2024 a" is not taken; _pan() then refuses a mixed-case one whose last letter is
 # a word of its own "I"/"a"/"A" ("in March 2024 I asked").
 _PS = r"[ ./-]"
+PAN_HOLDER_KINDS = frozenset("PCHFATBLJG")  # a PAN's fourth letter
 SPACED_PAN_RE = re.compile(
     rf"(?<![A-Za-z0-9])([A-Za-z]{{5}}|[A-Za-z](?:{_PS}[A-Za-z]){{4}})((?: {{1,2}}| ?[./-] ?)?)"
     rf"(\d{{4}}|\d(?:{_PS}\d){{3}})((?: {{1,2}}| ?[./-] ?)?)([A-Za-z])(?![A-Za-z0-9])"
@@ -156,33 +159,34 @@ def mask_text(text: str, *, strict: bool = False) -> str:
     """Mask every PAN, e-mail, phone and account-like number found in free text (log lines, transcripts).
 
     The text is normalised first (see `normalise`: NFKC, no zero-width characters, one kind of dash and space;
-    newlines stay) and returned normalised. Both modes mask: PANs written together in any case, also glued to a
-    word ("panABCDE1234F"); e-mail addresses, also with spaces around `@`, non-ASCII local parts or domains, URL-
-    encoded (`%40`) or spelled out with a known TLD ("ramesh at gmail dot com", "ramesh[at]example.com"); UPI
-    handles; mobiles as ten digits (+91 or 91 before them allowed); Aadhaar and card numbers in groups of four;
-    folio and account numbers of 8 digits or more, also as a run of three or more digit groups joined by a
-    space, hyphen or dot with at least two groups of 4 digits or more ("1234.5678.9012", "00-1234-5678-90");
-    and, after the word folio, a/c, acct or account, any such run or number of 7 digits or more
-    ("folio 1234567", "folio 1234 5678"). A run whose long groups are all years and whose other groups have
-    at most two digits is a date and stays (15-08-2024, 2024-05-01, 12.05.2024).
+    newlines stay) and returned normalised. Both modes mask: PANs written together in any case, also glued to a word
+    ("panABCDE1234F"), typed with separators or spelled out ("ABCPE 1234 F", "A.B.C.P.E.1.2.3.4.F") when its fourth
+    letter names a kind of holder, as a real PAN's does (strict: any such shape; mixed case only when the last
+    letter is not a word "I"/"a"/"A" of its own, for "in March 2024 I"); e-mail addresses, also with spaces around
+    `@`, non-ASCII local parts or domains, URL-encoded (`%40`) or spelled out with a known TLD ("ramesh at gmail
+    dot com", "ramesh[at]example.com"); UPI handles; mobiles as ten digits (+91 or 91 before them allowed); Aadhaar
+    and card numbers in groups of four; folio and account numbers of 8 digits or more, also as a run of three or
+    more digit groups joined by a space, hyphen or dot with at least two groups of 4 digits or more
+    ("1234.5678.9012", "00-1234-5678-90"); and, after the word folio, a/c, acct or account, any such run or number
+    of 7 digits or more ("folio 1234567", "folio 1234 5678", "account no.1234567"). A run whose long groups are all
+    years and whose other groups have at most two digits is a date and stays (15-08-2024, 2024-05-01, 12.05.2024).
 
-    `strict=True` is for log lines, rating comments, the Review page and its export, where nobody needs a
-    number and a false positive costs little. It also masks: one-time codes (mask_codes: every 6-digit number
-    standing alone, so an amount of 100000 too; 4 to 8 digits after otp/code/pin/passcode; codes typed digit by
-    digit or in pairs, 4 + 2 or 2 + 4 -- so a date written with spaces, 01 05 24, and "5000 12" too); mobiles
-    in any grouping and separator ("98765 43210", "98.76.54.32.10", "+91 (98765) 43210", "098765 43210" -- so a
-    range like 60000-90000 too); PANs typed with separators or spelled out ("ABCDE 1234 F", "A.B.C.D.E.1.2.3.4.F";
-    mixed case only when the last letter is not a word "I"/"a"/"A" of its own, for "in March 2024 I");
-    two-group account runs ("1234 5678", so a range 5000-9000 too; two groups joined by a dot are a decimal and
-    stay) and folios of 5 to 7 digits with a suffix ("1234567/89", "1234567 / 89", "1234567-89",
-    "HDF1234567/89"). Dates, times, amounts of up to 5 digits standing alone, decimal numbers, hexadecimal or
-    UUID identifiers and paths stay as they are. Transcripts that agents read use the default, which leaves
-    amounts (and the typed forms above, which amounts can look like) alone.
+    `strict=True` is for log lines, rating comments, the Review page and its export, where nobody needs a number and
+    a false positive costs little. It also masks: one-time codes (mask_codes: every 6-digit number standing alone,
+    so an amount of 100000 too; 4 to 8 digits after otp/code/pin/passcode; codes typed digit by digit or in pairs,
+    4 + 2 or 2 + 4 -- so a date written with spaces, 01 05 24, and "5000 12" too); mobiles in any grouping and
+    separator ("98765 43210", "98.76.54.32.10", "+91 (98765) 43210", "098765 43210" -- so a range like 60000-90000
+    too); two-group account runs ("1234 5678", so a range 5000-9000 too; two groups joined by a dot are a decimal
+    and stay) and folios of 5 to 7 digits with a suffix ("1234567/89", "1234567 / 89", "1234567-89",
+    "HDF1234567/89"). Dates, times, amounts of up to 5 digits standing alone, decimal numbers, hexadecimal or UUID
+    identifiers and paths stay as they are. Transcripts that agents read use the default, which leaves amounts (and
+    the typed forms above, which amounts can look like) alone.
     """
     if not text:
         return text
     text = normalise(text)
     text = PAN_RE.sub(lambda m: mask_pan(m.group(0)), text)
+    text = SPACED_PAN_RE.sub(_pan if strict else _holder_pan, text)
     text = AADHAAR_CARD_RE.sub(lambda m: re.sub(r"\d", "X", m.group(0)[:-4]) + m.group(0)[-4:], text)
     text = EMAIL_RE.sub(lambda m: f"{m.group(1)}{'*' * max(len(m.group(2)), 1)}{m.group(3)}{m.group(4)}", text)
     text = SPELLED_EMAIL_RE.sub(lambda m: f"{m.group(1)}{'*' * max(len(m.group(2)), 1)}{m.group(3)}", text)
@@ -248,8 +252,7 @@ def _code_run(match: re.Match[str]) -> str:
 
 
 def _strict_before_accounts(text: str) -> str:
-    """PANs, mobiles and short folios as people type them (strict masking only)."""
-    text = SPACED_PAN_RE.sub(_pan, text)
+    """Mobiles and short folios as people type them (strict masking only)."""
     text = TYPED_PHONE_RE.sub(_phone, text)
     return SHORT_FOLIO_RE.sub(lambda m: "X" * len(m.group(1)) + m.group(2) + m.group(3) + m.group(4), text)
 
@@ -261,6 +264,13 @@ def _pan(match: re.Match[str]) -> str:
     if mixed and " " in match.group(4) and match.group(5) in {"I", "a", "A"}:
         return match.group(0)
     return mask_pan(letters[:5] + re.sub(r"\D", "", match.group(3)) + letters[5])
+
+
+def _holder_pan(match: re.Match[str]) -> str:
+    """A PAN SPACED_PAN_RE found, masked only if its fourth letter names a kind of holder (P for a person, C for
+    a company, H, F, A, T, B, L, J, G), as every PAN's does: "above 5000 a month" stays readable for an agent."""
+    letters = re.sub(r"[^A-Za-z]", "", match.group(1))
+    return _pan(match) if letters[3].upper() in PAN_HOLDER_KINDS else match.group(0)
 
 
 def _phone(match: re.Match[str]) -> str:

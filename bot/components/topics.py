@@ -82,10 +82,10 @@ def joint_distribution(message: Message, retrieval_intent: str) -> dict[str, flo
 
 
 def blend(before: dict[str, float], own: dict[str, float], weight: float) -> list[dict[str, Any]]:
-    """The weighted mean of two distributions (`own` alone when nothing came before), as a ranking."""
+    """The weighted mean of two distributions (either alone when the other is empty), as a ranking."""
     labels = before.keys() | own.keys()
     mixed = {label: (1 - weight) * before.get(label, 0.0) + weight * own.get(label, 0.0) for label in labels}
-    mixed = mixed if before else own
+    mixed = mixed if before and own else before or own
     return sorted(({INTENT_NAME_KEY: label, PREDICTED_CONFIDENCE_KEY: p} for label, p in mixed.items()),
                   key=lambda r: -r[PREDICTED_CONFIDENCE_KEY])
 

@@ -173,6 +173,7 @@ def test_two_opinions_are_averaged_and_one_alone_is_kept() -> None:
         ("update_contact", 0.5), ("faq/update_kyc", 0.4), ("faq/exit_load", 0.1)]
     assert sum(r["confidence"] for r in mixed) == pytest.approx(1.0)
     assert [r["name"] for r in blend({}, own, 0.5)] == ["update_contact", "faq/update_kyc"]
+    assert blend(before, {}, 0.5)[0] == {"name": "faq/update_kyc", "confidence": 0.6}  # an untrained second model
     assert blend(before, own, 0.0)[0] == {"name": "faq/update_kyc", "confidence": pytest.approx(0.6)}
 
 

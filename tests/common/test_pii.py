@@ -89,8 +89,8 @@ def test_strict_masking_still_leaves_dates_times_amounts_and_ids_in_log_lines() 
     ]
     for line in lines:
         assert mask_text(line, strict=True) == line
-    assert mask_text("otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABCDE 1234 F, folio 1234567/89") == (
-        "otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABCDE 1234 F, folio XXX4567/89")  # the default: only the folio
+    assert mask_text("otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABCPE 1234 F, folio 1234567/89") == (
+        "otp 4 8 2 9 1 3, call 98 76 54 32 10, PAN ABXXXXX34F, folio XXX4567/89")  # the default: the PAN and folio
 
 
 # Found by a later attack: what still leaked, unchanged unless noted. Each pair: typed, strict masking.
@@ -170,6 +170,12 @@ def test_strict_masking_takes_what_the_attack_typed(typed: str, expected: str) -
         ("a/c 00-1234-5678-90", "a/c XX-XXXX-XX78-90"),
         ("1234.5678.9012", "XXXX.XXXX.9012"),
         ("account no: 1234567", "account no: XXX4567"),
+        ("account no.1234567 and a/c no.12345678", "account no.XXX4567 and a/c no.XXXX5678"),
+        ("Folio No.1234 5678", "Folio No.XXXX 5678"),
+        ("PAN ABCPE 1234 F", "PAN ABXXXXX34F"),  # a person's PAN: P in fourth place
+        ("pan a.b.c.c.e.1.2.3.4.f", "pan ABXXXXX34F"),  # a company's
+        ("in March 2024 I asked, above 5000 a month", "in March 2024 I asked, above 5000 a month"),
+        ("ABCDE 1234 F", "ABCDE 1234 F"),  # no PAN has D in fourth place: the agent reads it (strict masks it)
         ("line one\nline two\twith a tab", "line one\nline two with a tab"),  # newlines stay
     ],
 )
