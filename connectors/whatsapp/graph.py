@@ -3,7 +3,9 @@
 `POST {WHATSAPP_API_URL}/{phone-number-id}/messages` with a bearer token. Before each attempt the client
 reserves a slot in the per-number throughput schedule and in the recipient's pair-rate schedule (shared by
 all replicas through Redis), so Meta's limits are respected by construction and errors 130429/131056 are
-the exception, not the control loop.
+the exception, not the control loop. A retry takes new slots: a refused attempt's slots are not given back,
+since Meta does not say whether a refused send counts towards the recipient's pair rate; a slot too many
+costs that recipient at most 6 seconds later on, a slot too few would earn a 131056.
 
 Errors: retried with exponential backoff and full jitter only where Meta says retrying helps (throughput,
 pair rate, transient 5xx and "something went wrong"); never for an invalid number, a closed 24-hour window
