@@ -54,12 +54,13 @@ TYPED_PHONE_RE = re.compile(
 # None of these patterns matches the fraction of a decimal number (a confidence of 0.9998745681).
 ACCOUNT_RE = re.compile(r"(?<![\d*])(?<!\d\.)(\d{4,14})(\d{4})(?:/(\d+))?(?!\d)")
 # Folio / account numbers typed in groups ("1234 5678", "00-1234-5678-90", "1234.5678.9012"), optionally after a
-# keyword (folio, a/c, acct, account, with "no", "number", ":", "#", "is"): a run of digit groups joined by one
+# keyword (folio, a/c, acct, acc, account, a dot after it, then "no", "number", ":", ":-", "#", "=", "is"): a run
+# of digit groups joined by one
 # space, hyphen or dot, not inside an identifier (UUID segments: a letter or `-`/`.`/`/` after a letter or digit
 # before the run stops it; after a keyword nothing does: "account no.1234567") nor a longer run; an optional "/89"
 # suffix stays. _account_run() decides (dates stay).
 GROUPED_ACCOUNT_RE = re.compile(
-    r"(?i)(\b(?:folio|a/c|acct|account)(?:\s*(?:no|number|num)\b\.?)?\s*[:#-]?\s*(?:is\s+)?)?"
+    r"(?i)(\b(?:folio|a/c|account|acct|acc)\.?(?:\s*(?:no|number|num)\b\.*)?\s*(?:is\b\s*)?[:#=-]*\s*(?:is\s+)?)?"
     r"(?(1)|(?<![\w.])(?<!\w[./-])(?<!\d ))(\d+(?:[ .-]\d+)*)(?= ?/ ?\d|(?![\w/]|[.-]\w))"
 )
 # Strict masking only (see mask_text): what people type that the default leaves alone. None of these matches a
@@ -79,8 +80,8 @@ SHORT_FOLIO_RE = re.compile(
 _PS = r"[ ./-]"
 PAN_HOLDER_KINDS = frozenset("PCHFATBLJG")  # a PAN's fourth letter
 SPACED_PAN_RE = re.compile(
-    rf"(?<![A-Za-z0-9])([A-Za-z]{{5}}|[A-Za-z](?:{_PS}[A-Za-z]){{4}})((?: {{1,2}}| ?[./-] ?)?)"
-    rf"(\d{{4}}|\d(?:{_PS}\d){{3}})((?: {{1,2}}| ?[./-] ?)?)([A-Za-z])(?![A-Za-z0-9])"
+    rf"(?<![A-Za-z0-9])([A-Za-z]{{5}}|[A-Za-z](?:{_PS}[A-Za-z]){{4}})((?: {{1,2}}|\n| ?[./-] ?)?)"
+    rf"(\d{{4}}|\d(?:{_PS}\d){{3}})((?: {{1,2}}|\n| ?[./-] ?)?)([A-Za-z])(?![A-Za-z0-9])"
 )
 # One-time codes typed with separators: single digits or pairs, joined by one or two spaces, a newline, a comma,
 # a hyphen or a dot ("4 8 2 9 1 3", "4  8  2  9  1  3", "4 8-2 9-1 3", "48 29 13", "48,29,13", "2 48 29 13",
@@ -267,10 +268,20 @@ def _pan(match: re.Match[str]) -> str:
 
 
 def _holder_pan(match: re.Match[str]) -> str:
-    """A PAN SPACED_PAN_RE found, masked only if its fourth letter names a kind of holder (P for a person, C for
-    a company, H, F, A, T, B, L, J, G), as every PAN's does: "above 5000 a month" stays readable for an agent."""
-    letters = re.sub(r"[^A-Za-z]", "", match.group(1))
-    return _pan(match) if letters[3].upper() in PAN_HOLDER_KINDS else match.group(0)
+    """A PAN SPACED_PAN_RE found, masked in agents' transcripts only when it cannot be prose: its fourth letter
+    names a kind of holder (P for a person, C for a company, H, F, A, T, B, L, J, G), as every PAN's does, and
+    it is spelled letter by letter or typed in capitals, and its last letter is no word of its own ("MARCH 2024 I
+    STARTED", "TOTAL 5000 A MONTH", "TOTAL 5000 X 12") nor the start of "p.m." or "a/c". So "since 2019 i",
+    "total 5000 a month" and "above 5000 a month" stay readable; strict masking takes them all."""
+    letters = re.sub(r"[^A-Za-z]", "", match.group(1)) + match.group(5)
+    if letters[3].upper() not in PAN_HOLDER_KINDS:
+        return match.group(0)
+    after = match.string[match.end() :]
+    spelled = len(match.group(1)) > 5
+    word = (letters[5] in "AI" and re.match(r" +[A-Za-z]", after)) or (letters[5] == "X" and re.match(r" *\d", after))
+    if not spelled and (not letters.isupper() or word or re.match(r"[./][A-Za-z]", after)):
+        return match.group(0)
+    return _pan(match)
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -284,9 +295,14 @@ def _phone(match: re.Match[str]) -> str:
     return prefix + "XXXXXX" + re.sub(r"\D", "", body)[-4:]
 
 
+DATED_RUN_RE = re.compile(r"(?:\d{1,2}([.-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([.-])\d{1,2}\2\d{1,2}) ")
+
+
 def _account_run(match: re.Match[str], strict: bool) -> str:
     """A run GROUPED_ACCOUNT_RE found, masked but for its last four digits if it is a folio or account."""
     keyed, run = match.group(1) or "", match.group(2)
+    if DATED_RUN_RE.match(run):
+        return match.group(0)  # a date, then an amount or a time: "05-04-2024 5000", "01.04.2024 5000.00"
     groups = re.split(r"[ .-]", run)
     digits = sum(len(g) for g in groups)
     long = [g for g in groups if len(g) >= 4]

@@ -176,10 +176,44 @@ def test_strict_masking_takes_what_the_attack_typed(typed: str, expected: str) -
         ("pan a.b.c.c.e.1.2.3.4.f", "pan ABXXXXX34F"),  # a company's
         ("in March 2024 I asked, above 5000 a month", "in March 2024 I asked, above 5000 a month"),
         ("ABCDE 1234 F", "ABCDE 1234 F"),  # no PAN has D in fourth place: the agent reads it (strict masks it)
-        ("line one\nline two\twith a tab", "line one\nline two with a tab"),  # newlines stay
+        ("ABCPE\n1234\nF", "ABXXXXX34F"),
+        ("Acct. No.1234567, ACC NO:1234567", "Acct. No.XXX4567, ACC NO:XXX4567"),
+        ("Folio No:- 1234567 / folio no is: 7654321", "Folio No:- XXX4567 / folio no is: XXX4321"),
+        ("account number = 1234567, a/c.7654321", "account number = XXX4567, a/c.XXX4321"),
     ],
 )
 def test_default_masking_takes_the_unambiguous_forms(typed: str, expected: str) -> None:
+    assert mask_text(typed) == expected
+
+
+# Found by the attack on the first version of the default PAN rule: prose an agent must be able to read.
+PROSE = [
+    "since 2019 i have been investing in elss", "I pay total 5000 a month in sip", "MARCH 2024 I STARTED SIP",
+    "TOTAL 5000 A MONTH", "sip of total 3000 p.m.", "paid march 2024 b/c of bonus", "today 1130 a.m. call me",
+    "Invested March 2024 i think", "still 5000 a month is getting debited", "TOTAL 5000 X 12 = 60000",
+]
+
+
+def test_a_date_then_an_amount_or_a_time_is_no_account() -> None:
+    for text in ("sip debited on 05-04-2024 5000", "on 01.04.2024 5000.00 debited", "2024-05-12 1130 am"):
+        assert mask_text(text) == text == mask_text(text, strict=True)
+    assert mask_text("a/c 1234 5678 9012 3456") == "a/c XXXX XXXX XXXX 3456"
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_default_masking_leaves_prose_that_looks_like_a_spaced_pan(text: str) -> None:
+    assert mask_text(text) == text
+    assert mask_text(text, strict=True) != text  # logs: a false positive costs little there
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("PAN: ABCPE 1234 F", "PAN: ABXXXXX34F"),
+        ("line one\nline two\twith a tab", "line one\nline two with a tab"),  # newlines stay
+    ],
+)
+def test_default_masking_keeps_newlines_and_takes_a_labelled_pan(typed: str, expected: str) -> None:
     assert mask_text(typed) == expected
 
 
