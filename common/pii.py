@@ -55,14 +55,15 @@ TYPED_PHONE_RE = re.compile(
 ACCOUNT_RE = re.compile(r"(?<![\d*])(?<!\d\.)(\d{4,14})(\d{4})(?:/(\d+))?(?!\d)")
 # Folio / account numbers typed in groups ("1234 5678", "00-1234-5678-90", "1234.5678.9012"), optionally after a
 # keyword (folio, a/c, acct, acc, account, a dot after it, then "no", "number", ":", ":-", "#", "=", "is"): a run
-# of digit groups joined by one
-# space, hyphen or dot, not inside an identifier (UUID segments: a letter or `-`/`.`/`/` after a letter or digit
-# before the run stops it; after a keyword nothing does: "account no.1234567") nor a longer run; an optional "/89"
-# suffix stays. _account_run() decides (dates stay).
+# of digit groups joined by one space, hyphen or dot, not inside an identifier (UUID segments: a letter or
+# `-`/`.`/`/` after a letter or digit before the run stops it; after a keyword nothing does: "account no.1234567")
+# nor a longer run; an optional "/89" suffix stays. _account_run() decides (dates stay).
 GROUPED_ACCOUNT_RE = re.compile(
     r"(?i)(\b(?:folio|a/c|account|acct|acc)\.?(?:\s*(?:no|number|num)\b\.*)?\s*(?:is\b\s*)?[:#=-]*\s*(?:is\s+)?)?"
     r"(?(1)|(?<![\w.])(?<!\w[./-])(?<!\d ))(\d+(?:[ .-]\d+)*)(?= ?/ ?\d|(?![\w/]|[.-]\w))"
 )
+# A run that starts with a date and goes on with an amount or a time ("05-04-2024 5000"): no account.
+DATED_RUN_RE = re.compile(r"(?:\d{1,2}([.-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([.-])\d{1,2}\2\d{1,2}) ")
 # Strict masking only (see mask_text): what people type that the default leaves alone. None of these matches a
 # date (2024-05-01, 01/05/2024, 01-05-24), a time, an amount such as 5000 or 100000 (CODE_RE takes that one), a
 # decimal fraction or a hexadecimal or UUID identifier (a letter, digit or `.` next to the run stops it).
@@ -168,7 +169,7 @@ def mask_text(text: str, *, strict: bool = False) -> str:
     dot com", "ramesh[at]example.com"); UPI handles; mobiles as ten digits (+91 or 91 before them allowed); Aadhaar
     and card numbers in groups of four; folio and account numbers of 8 digits or more, also as a run of three or
     more digit groups joined by a space, hyphen or dot with at least two groups of 4 digits or more
-    ("1234.5678.9012", "00-1234-5678-90"); and, after the word folio, a/c, acct or account, any such run or number
+    ("1234.5678.9012", "00-1234-5678-90"); and, after the word folio, a/c, acct, acc or account, any such run or number
     of 7 digits or more ("folio 1234567", "folio 1234 5678", "account no.1234567"). A run whose long groups are all
     years and whose other groups have at most two digits is a date and stays (15-08-2024, 2024-05-01, 12.05.2024).
 
@@ -293,9 +294,6 @@ def _phone(match: re.Match[str]) -> str:
         return match.group(0)
     prefix = re.sub(r"[()]", "", match.group(1) or "")
     return prefix + "XXXXXX" + re.sub(r"\D", "", body)[-4:]
-
-
-DATED_RUN_RE = re.compile(r"(?:\d{1,2}([.-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([.-])\d{1,2}\2\d{1,2}) ")
 
 
 def _account_run(match: re.Match[str], strict: bool) -> str:
